@@ -1,0 +1,1 @@
+"""Idempotency-Key handling with Stripe's semantics, shared by every mutating endpoint."""

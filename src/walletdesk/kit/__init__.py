@@ -1,0 +1,1 @@
+"""Small shared building blocks: money, identifiers, clock, errors, i18n."""

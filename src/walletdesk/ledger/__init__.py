@@ -1,0 +1,1 @@
+"""Double-entry core: ledger accounts, immutable transfers and their entries, two-phase holds."""

@@ -1,0 +1,600 @@
+"""The one writer of balances.
+
+`post(session, requests)` takes a batch of transfer requests and returns one outcome per request,
+each succeeding or failing on its own (TigerBeetle's create_transfers). Requests flagged `linked`
+form a chain with the request after them: the chain succeeds or fails as a whole.
+
+How a batch is applied: the accounts it touches are locked in id order (PostgreSQL row locks;
+SQLite's writer lock is already held since every transaction begins IMMEDIATE), read once, the
+requests are applied in memory in order, and the result is written with one INSERT for the
+transfers, one for the entries and one UPDATE per touched account. A batch of a hundred costs
+about what a batch of one does, which is what lets callers group-commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from walletdesk.db import is_sqlite
+from walletdesk.kit import clock
+from walletdesk.kit.money import MAX_MINOR_UNITS, check_currency
+from walletdesk.ledger.models import AccountKind, Entry, LedgerAccount, Phase, Transfer
+
+
+class Result(StrEnum):
+    OK = "ok"
+    EXISTS = "exists"  # the same request was already applied: nothing happens again
+    EXISTS_WITH_DIFFERENT_FIELDS = "exists_with_different_fields"
+    ACCOUNT_NOT_FOUND = "account_not_found"
+    SAME_ACCOUNT = "same_account"
+    AMOUNT_NOT_POSITIVE = "amount_not_positive"
+    AMOUNT_TOO_LARGE = "amount_too_large"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    PENDING_NOT_FOUND = "pending_not_found"
+    PENDING_ALREADY_POSTED = "pending_already_posted"
+    PENDING_ALREADY_VOIDED = "pending_already_voided"
+    EXCEEDS_PENDING_AMOUNT = "exceeds_pending_amount"
+    LINKED_EVENT_FAILED = "linked_event_failed"
+    LINKED_CHAIN_OPEN = "linked_chain_open"
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequest:
+    external_id: str
+    debit_account_id: int
+    credit_account_id: int
+    amount: int
+    currency: str
+    kind: str
+    phase: Phase = Phase.SINGLE
+    pending_external_id: str | None = None
+    linked: bool = False
+    exchange_rate: str | None = None
+    description: str | None = None
+
+
+def resolve_pending(
+    external_id: str, pending_external_id: str, *, void: bool = False, amount: int = 0
+) -> TransferRequest:
+    """Post (all, or `amount` of) or void a pending transfer; accounts come from the pending one."""
+    return TransferRequest(
+        external_id=external_id,
+        debit_account_id=0,
+        credit_account_id=0,
+        amount=amount,
+        currency="",
+        kind="",
+        phase=Phase.VOID if void else Phase.POST,
+        pending_external_id=pending_external_id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    result: Result
+    transfer_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result in (Result.OK, Result.EXISTS)
+
+
+@dataclass(slots=True)
+class _AccountState:
+    id: int
+    currency: str
+    no_overdraft: bool
+    balance: int
+    pending_debits: int
+    pending_credits: int
+
+
+@dataclass(slots=True)
+class _PendingState:
+    transfer_id: int | None  # None until written, when the pending is in this same batch
+    external_id: str
+    debit_account_id: int
+    credit_account_id: int
+    amount: int
+    currency: str
+    kind: str
+    resolved_by: str | None = None  # "post" or "void"
+
+
+@dataclass(slots=True)
+class _Planned:
+    index: int
+    request: TransferRequest
+    entries: list[tuple[int, int, int]] = field(default_factory=list)  # account, amount, after
+
+
+class _RetryBatch(Exception):
+    """A concurrent writer inserted one of our external ids first: evaluate the batch again."""
+
+
+def post(session: Session, requests: Sequence[TransferRequest]) -> list[Outcome]:
+    """Apply `requests` in order; each gets its own outcome. Never commits."""
+    if not requests:
+        return []
+    for attempt in range(3):
+        try:
+            with session.begin_nested():
+                return _post_once(session, requests)
+        except _RetryBatch:
+            if attempt == 2:
+                raise
+        except IntegrityError:
+            # Only a duplicate external_id or pending resolution can get here; retrying sees it.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _post_once(session: Session, requests: Sequence[TransferRequest]) -> list[Outcome]:
+    pending_refs = {r.pending_external_id for r in requests if r.pending_external_id}
+    pendings = _load_pendings(session, pending_refs)
+    account_ids = {a for r in requests for a in (r.debit_account_id, r.credit_account_id) if a}
+    account_ids |= {a for p in pendings.values() for a in (p.debit_account_id, p.credit_account_id)}
+    accounts = _lock_accounts(session, account_ids)
+    existing = _load_existing(session, {r.external_id for r in requests})
+    _mark_resolved(session, pendings)
+
+    outcomes: list[Outcome | None] = [None] * len(requests)
+    planned: list[_Planned] = []
+    seen_ids: set[str] = set()
+
+    for chain in _chains(requests):
+        # A lone request changes nothing unless it succeeds; only chains need an undo copy.
+        linked = len(chain) > 1
+        snapshot = {a: replace(s) for a, s in accounts.items()} if linked else accounts
+        pending_snapshot = {k: replace(p) for k, p in pendings.items()} if linked else pendings
+        chain_plans: list[_Planned] = []
+        already: list[int] = []
+        failure: tuple[int, Result] | None = None
+        for index in chain:
+            request = requests[index]
+            if index == chain[-1] and request.linked:
+                failure = (index, Result.LINKED_CHAIN_OPEN)
+                break
+            result, plan = _apply(request, index, accounts, pendings, existing, seen_ids)
+            if result is Result.OK:
+                assert plan is not None
+                chain_plans.append(plan)
+                seen_ids.add(request.external_id)
+            elif result is Result.EXISTS:
+                already.append(index)
+            else:
+                failure = (index, result)
+                break
+        if failure is None and already and len(already) < len(chain):
+            # Part of a chain exists: its ids were reused for something else.
+            failure = (already[0], Result.EXISTS_WITH_DIFFERENT_FIELDS)
+        if failure is None:
+            planned.extend(chain_plans)
+            for index in already:
+                outcomes[index] = Outcome(Result.EXISTS, existing[requests[index].external_id].id)
+            continue
+        if linked:
+            accounts.clear()
+            accounts.update(snapshot)
+            pendings.clear()
+            pendings.update(pending_snapshot)
+        for plan in chain_plans:
+            seen_ids.discard(plan.request.external_id)
+        for index in chain:
+            outcomes[index] = Outcome(
+                failure[1] if index == failure[0] else Result.LINKED_EVENT_FAILED
+            )
+
+    ids = _write(session, planned, accounts, pendings)
+    for plan, transfer_id in zip(planned, ids, strict=True):
+        outcomes[plan.index] = Outcome(Result.OK, transfer_id)
+    return [o if o is not None else Outcome(Result.LINKED_EVENT_FAILED) for o in outcomes]
+
+
+def _chains(requests: Sequence[TransferRequest]) -> Iterable[list[int]]:
+    chain: list[int] = []
+    for index, request in enumerate(requests):
+        chain.append(index)
+        if not request.linked:
+            yield chain
+            chain = []
+    if chain:
+        yield chain
+
+
+def _apply(
+    request: TransferRequest,
+    index: int,
+    accounts: dict[int, _AccountState],
+    pendings: dict[str, _PendingState],
+    existing: dict[str, Transfer],
+    seen_ids: set[str],
+) -> tuple[Result, _Planned | None]:
+    if request.external_id in existing:
+        same = _same_fields(existing[request.external_id], request, pendings)
+        return (Result.EXISTS if same else Result.EXISTS_WITH_DIFFERENT_FIELDS), None
+    if request.external_id in seen_ids:
+        # The same id twice in one batch: the second is a duplicate, never a second transfer.
+        return Result.EXISTS_WITH_DIFFERENT_FIELDS, None
+    if request.phase in (Phase.POST, Phase.VOID):
+        return _apply_resolution(request, index, accounts, pendings)
+    return _apply_transfer(request, index, accounts, pendings)
+
+
+def _apply_transfer(
+    request: TransferRequest,
+    index: int,
+    accounts: dict[int, _AccountState],
+    pendings: dict[str, _PendingState],
+) -> tuple[Result, _Planned | None]:
+    if request.amount <= 0:
+        return Result.AMOUNT_NOT_POSITIVE, None
+    if request.amount > MAX_MINOR_UNITS:
+        return Result.AMOUNT_TOO_LARGE, None
+    if request.debit_account_id == request.credit_account_id:
+        return Result.SAME_ACCOUNT, None
+    debit = accounts.get(request.debit_account_id)
+    credit = accounts.get(request.credit_account_id)
+    if debit is None or credit is None:
+        return Result.ACCOUNT_NOT_FOUND, None
+    if not (debit.currency == credit.currency == request.currency):
+        return Result.CURRENCY_MISMATCH, None
+    if debit.no_overdraft and debit.balance - debit.pending_debits < request.amount:
+        return Result.INSUFFICIENT_FUNDS, None
+    plan = _Planned(index, request)
+    if request.phase is Phase.PENDING:
+        debit.pending_debits += request.amount
+        credit.pending_credits += request.amount
+        pendings[request.external_id] = _PendingState(
+            None,
+            request.external_id,
+            debit.id,
+            credit.id,
+            request.amount,
+            request.currency,
+            request.kind,
+        )
+    else:
+        _move(plan, debit, credit, request.amount)
+    return Result.OK, plan
+
+
+def _apply_resolution(
+    request: TransferRequest,
+    index: int,
+    accounts: dict[int, _AccountState],
+    pendings: dict[str, _PendingState],
+) -> tuple[Result, _Planned | None]:
+    pending = pendings.get(request.pending_external_id or "")
+    if pending is None:
+        return Result.PENDING_NOT_FOUND, None
+    if pending.resolved_by == Phase.POST:
+        return Result.PENDING_ALREADY_POSTED, None
+    if pending.resolved_by == Phase.VOID:
+        return Result.PENDING_ALREADY_VOIDED, None
+    amount = request.amount or pending.amount
+    if request.phase is Phase.VOID:
+        amount = pending.amount
+    if amount < 0:
+        return Result.AMOUNT_NOT_POSITIVE, None
+    if amount > pending.amount:
+        return Result.EXCEEDS_PENDING_AMOUNT, None
+    debit = accounts[pending.debit_account_id]
+    credit = accounts[pending.credit_account_id]
+    debit.pending_debits -= pending.amount
+    credit.pending_credits -= pending.amount
+    pending.resolved_by = request.phase
+    resolved = replace(
+        request,
+        debit_account_id=debit.id,
+        credit_account_id=credit.id,
+        amount=amount,
+        currency=pending.currency,
+        kind=request.kind or pending.kind,
+    )
+    plan = _Planned(index, resolved)
+    if request.phase is Phase.POST:
+        _move(plan, debit, credit, amount)
+    return Result.OK, plan
+
+
+def _move(plan: _Planned, debit: _AccountState, credit: _AccountState, amount: int) -> None:
+    debit.balance -= amount
+    credit.balance += amount
+    plan.entries.append((debit.id, -amount, debit.balance))
+    plan.entries.append((credit.id, amount, credit.balance))
+
+
+def _same_fields(
+    transfer: Transfer, request: TransferRequest, pendings: dict[str, _PendingState]
+) -> bool:
+    if request.phase in (Phase.POST, Phase.VOID):
+        pending = pendings.get(request.pending_external_id or "")
+        return (
+            transfer.phase == request.phase
+            and pending is not None
+            and transfer.pending_id == pending.transfer_id
+            and (request.phase is Phase.VOID or request.amount in (0, transfer.amount))
+        )
+    return (
+        transfer.phase == request.phase
+        and transfer.debit_account_id == request.debit_account_id
+        and transfer.credit_account_id == request.credit_account_id
+        and transfer.amount == request.amount
+        and transfer.currency == request.currency
+    )
+
+
+def _load_pendings(session: Session, external_ids: set[str]) -> dict[str, _PendingState]:
+    if not external_ids:
+        return {}
+    rows = session.execute(
+        select(Transfer).where(
+            Transfer.external_id.in_(external_ids), Transfer.phase == Phase.PENDING
+        )
+    ).scalars()
+    pendings = {
+        t.external_id: _PendingState(
+            t.id,
+            t.external_id,
+            t.debit_account_id,
+            t.credit_account_id,
+            t.amount,
+            t.currency,
+            t.kind,
+        )
+        for t in rows
+    }
+    return pendings
+
+
+def _lock_accounts(session: Session, account_ids: set[int]) -> dict[int, _AccountState]:
+    if not account_ids:
+        return {}
+    query = (
+        select(
+            LedgerAccount.id,
+            LedgerAccount.currency,
+            LedgerAccount.no_overdraft,
+            LedgerAccount.balance,
+            LedgerAccount.pending_debits,
+            LedgerAccount.pending_credits,
+        )
+        .where(LedgerAccount.id.in_(sorted(account_ids)))
+        .order_by(LedgerAccount.id)
+    )
+    if not is_sqlite(session):
+        query = query.with_for_update()
+    return {row.id: _AccountState(*row) for row in session.execute(query)}
+
+
+def _load_existing(session: Session, external_ids: set[str]) -> dict[str, Transfer]:
+    """Transfers already written under these ids, and which pendings are already resolved.
+
+    Read after the account locks are held, so a concurrent batch touching the same accounts has
+    either committed (and is seen here) or not started.
+    """
+    rows = session.execute(select(Transfer).where(Transfer.external_id.in_(external_ids)))
+    return {t.external_id: t for t in rows.scalars()}
+
+
+def _mark_resolved(session: Session, pendings: dict[str, _PendingState]) -> None:
+    known = {p.transfer_id: p for p in pendings.values() if p.transfer_id is not None}
+    if not known:
+        return
+    rows = session.execute(
+        select(Transfer.pending_id, Transfer.phase).where(Transfer.pending_id.in_(known))
+    )
+    for pending_id, phase in rows:
+        known[pending_id].resolved_by = phase
+
+
+def _write(
+    session: Session,
+    planned: list[_Planned],
+    accounts: dict[int, _AccountState],
+    pendings: dict[str, _PendingState],
+) -> list[int]:
+    if not planned:
+        return []
+    now = clock.now()
+    ids: list[int] = []
+    rows = [_transfer_row(plan.request, pendings, now) for plan in planned]
+    in_batch_refs = any(
+        row["pending_id"] is None and row["phase"] in (Phase.POST, Phase.VOID) for row in rows
+    )
+    if in_batch_refs:
+        # A pending and its resolution in one batch: the pending's id must exist first.
+        for plan, row in zip(planned, rows, strict=True):
+            if row["phase"] in (Phase.POST, Phase.VOID) and row["pending_id"] is None:
+                row["pending_id"] = pendings[plan.request.pending_external_id or ""].transfer_id
+            new_id = session.execute(insert(Transfer).returning(Transfer.id), [row]).scalar_one()
+            ids.append(new_id)
+            _remember_pending_id(plan.request, new_id, pendings)
+    else:
+        result = session.execute(
+            insert(Transfer).returning(Transfer.id, sort_by_parameter_order=True), rows
+        )
+        ids = list(result.scalars())
+        for plan, new_id in zip(planned, ids, strict=True):
+            _remember_pending_id(plan.request, new_id, pendings)
+
+    entry_rows = [
+        {
+            "transfer_id": transfer_id,
+            "account_id": account_id,
+            "leg": 1 if amount < 0 else 2,
+            "amount": amount,
+            "balance_after": after,
+        }
+        for plan, transfer_id in zip(planned, ids, strict=True)
+        for account_id, amount, after in plan.entries
+    ]
+    if entry_rows:
+        session.execute(insert(Entry), entry_rows)
+
+    touched = {
+        a
+        for plan in planned
+        for a in (plan.request.debit_account_id, plan.request.credit_account_id)
+    }
+    session.execute(
+        update(LedgerAccount),
+        [
+            {
+                "id": account_id,
+                "balance": accounts[account_id].balance,
+                "pending_debits": accounts[account_id].pending_debits,
+                "pending_credits": accounts[account_id].pending_credits,
+            }
+            for account_id in sorted(touched)
+        ],
+    )
+    return ids
+
+
+def _remember_pending_id(
+    request: TransferRequest, new_id: int, pendings: dict[str, _PendingState]
+) -> None:
+    if request.phase is Phase.PENDING:
+        pendings[request.external_id].transfer_id = new_id
+
+
+def _transfer_row(request: TransferRequest, pendings: dict[str, _PendingState], now) -> dict:
+    pending_id = None
+    if request.pending_external_id:
+        pending_id = pendings[request.pending_external_id].transfer_id
+    return {
+        "external_id": request.external_id,
+        "debit_account_id": request.debit_account_id,
+        "credit_account_id": request.credit_account_id,
+        "amount": request.amount,
+        "currency": request.currency,
+        "kind": request.kind,
+        "phase": str(request.phase),
+        "pending_id": pending_id,
+        "exchange_rate": request.exchange_rate,
+        "description": request.description,
+        "created_at": now,
+    }
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+def open_account(
+    session: Session, code: str, kind: AccountKind, currency: str, *, no_overdraft: bool
+) -> LedgerAccount:
+    """The account named `code`, created on first use."""
+    check_currency(currency)
+    account = session.execute(
+        select(LedgerAccount).where(LedgerAccount.code == code)
+    ).scalar_one_or_none()
+    if account is not None:
+        return account
+    account = LedgerAccount(
+        code=code,
+        kind=str(kind),
+        currency=currency,
+        no_overdraft=no_overdraft,
+        balance=0,
+        pending_debits=0,
+        pending_credits=0,
+        created_at=clock.now(),
+    )
+    session.add(account)
+    session.flush()
+    return account
+
+
+def system_account(session: Session, kind: AccountKind, currency: str) -> LedgerAccount:
+    """The platform's own account of `kind` in `currency` (clearing, fees, disputes...)."""
+    return open_account(session, f"system:{kind}:{currency}", kind, currency, no_overdraft=False)
+
+
+def get_account(session: Session, account_id: int) -> LedgerAccount:
+    return session.execute(
+        select(LedgerAccount)
+        .where(LedgerAccount.id == account_id)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def pending_transfers(session: Session, account_id: int) -> list[Transfer]:
+    """Pending transfers touching `account_id` that are neither posted nor voided yet."""
+    resolution = select(Transfer.pending_id).where(Transfer.pending_id.is_not(None))
+    return list(
+        session.execute(
+            select(Transfer)
+            .where(
+                Transfer.phase == Phase.PENDING,
+                (Transfer.debit_account_id == account_id)
+                | (Transfer.credit_account_id == account_id),
+                Transfer.id.not_in(resolution),
+            )
+            .order_by(Transfer.id)
+        ).scalars()
+    )
+
+
+# --- checks ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Discrepancy:
+    what: str
+    detail: str
+
+
+def verify(session: Session) -> list[Discrepancy]:
+    """Everything that must hold for the books to be right; an empty list means they are."""
+    problems: list[Discrepancy] = []
+    for currency, total in session.execute(
+        select(LedgerAccount.currency, func.sum(LedgerAccount.balance)).group_by(
+            LedgerAccount.currency
+        )
+    ):
+        if total != 0:
+            problems.append(Discrepancy("currency_not_conserved", f"{currency} sums to {total}"))
+    for currency, debits, credits in session.execute(
+        select(
+            LedgerAccount.currency,
+            func.sum(LedgerAccount.pending_debits),
+            func.sum(LedgerAccount.pending_credits),
+        ).group_by(LedgerAccount.currency)
+    ):
+        if debits != credits:
+            problems.append(
+                Discrepancy("pending_not_balanced", f"{currency}: {debits} held vs {credits} due")
+            )
+    entry_sums = (
+        select(Entry.account_id, func.sum(Entry.amount).label("total"))
+        .group_by(Entry.account_id)
+        .subquery()
+    )
+    for account_id, balance, total in session.execute(
+        select(LedgerAccount.id, LedgerAccount.balance, entry_sums.c.total).outerjoin(
+            entry_sums, entry_sums.c.account_id == LedgerAccount.id
+        )
+    ):
+        if balance != (total or 0):
+            problems.append(
+                Discrepancy(
+                    "balance_not_sum_of_entries", f"account {account_id}: {balance} != {total}"
+                )
+            )
+    negatives = session.execute(
+        select(LedgerAccount.id).where(
+            LedgerAccount.no_overdraft, LedgerAccount.balance - LedgerAccount.pending_debits < 0
+        )
+    ).scalars()
+    problems.extend(Discrepancy("overdrawn", f"account {a}") for a in negatives)
+    return problems

@@ -1,0 +1,1 @@
+"""Customers, wallets, merchants, cards and the money movements customers make."""
