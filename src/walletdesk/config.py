@@ -61,6 +61,15 @@ class Settings(BaseSettings):
         default={"CNY": "50000", "USD": "10000", "JPY": "1000000", "BTC": "1", "USDT": "10000"},
         description="Largest single top-up from a card, per currency",
     )
+    exchange_rates: dict[str, str] = Field(
+        default={
+            "USD:CNY": "7.1000",
+            "CNY:USD": "0.1390",
+            "USD:JPY": "150.00",
+            "JPY:USD": "0.0066",
+        },
+        description='Rates the wallet exchanges at, as {"FROM:TO": "units of TO per unit of FROM"}',
+    )
     group_commit_max_batch: int = Field(
         default=256, description="Most transfers the ledger commits in one database transaction"
     )

@@ -1,0 +1,230 @@
+"""The `walletdesk` command: serve, demo, db, admin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from walletdesk import demo as demo_data
+from walletdesk import migrate
+from walletdesk.config import get_settings
+from walletdesk.db import Database
+from walletdesk.idempotency import service as idempotency
+from walletdesk.kit.errors import DomainError
+from walletdesk.kit.money import format_minor, parse_amount
+from walletdesk.ledger import service as ledger
+from walletdesk.wallet.gateway import SandboxGateway
+from walletdesk.wallet.models import Customer
+from walletdesk.wallet.service import cards, customers, topups, withdrawals
+from walletdesk.wallet.service.transfers import find_recipient
+
+app = typer.Typer(help="walletdesk: a digital wallet with its own customer-service hotline.")
+db_app = typer.Typer(help="Database: migrate, check the books, tidy up.")
+admin_app = typer.Typer(
+    help="Operator commands: customers, merchants, sandbox top-ups, settlement."
+)
+app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
+console = Console()
+
+
+def _database() -> Database:
+    settings = get_settings()
+    if settings.database_url.startswith("sqlite:///"):
+        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    return Database(settings.database_url)
+
+
+def _gateway() -> SandboxGateway:
+    return SandboxGateway(get_settings().gateway_sandbox_path)
+
+
+def _fail(error: DomainError) -> None:
+    console.print(f"[red]{error.code}[/red]: {error.message('en')}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL only)")] = 1,
+) -> None:
+    """Start the HTTP server."""
+    import uvicorn
+
+    settings = get_settings()
+    host, port = host or settings.host, port or settings.port
+    base = f"http://{host}:{port}"
+    console.print(
+        f"walletdesk on [bold]{base}[/bold]  (API docs: {base}/docs, health: {base}/health)"
+    )
+    uvicorn.run(
+        "walletdesk.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
+@app.command()
+def demo() -> None:
+    """Migrate the database and load the demo data (safe to run again)."""
+    settings = get_settings()
+    db = _database()
+    migrate.upgrade(settings.database_url, db.engine)
+    demo_data.load(db, _gateway())
+    table = Table(title="Demo logins (API bearer tokens)")
+    for column in ("who", "phone", "token", "what to look at"):
+        table.add_column(column)
+    for person in demo_data.PEOPLE:
+        table.add_row(person.name, person.phone, person.token, person.note)
+    console.print(table)
+    merchants = Table(title="Demo merchants (API keys for refunds)")
+    for column in ("code", "name", "key"):
+        merchants.add_column(column)
+    for code, name, _, _, key in demo_data.MERCHANTS:
+        merchants.add_row(code, name, key)
+    console.print(merchants)
+    console.print(f"Operator token: [bold]{settings.admin_token}[/bold]")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations."""
+    migrate.upgrade(get_settings().database_url, _database().engine)
+    console.print("database is up to date")
+
+
+@db_app.command("verify")
+def db_verify() -> None:
+    """Check the books: money conserved per currency, balances equal their entries."""
+    with _database().unit_of_work() as session:
+        problems = ledger.verify(session)
+    for problem in problems:
+        console.print(f"[red]{problem.what}[/red] {problem.detail}")
+    if problems:
+        raise typer.Exit(1)
+    console.print("[green]the books balance[/green]")
+
+
+@db_app.command("purge")
+def db_purge() -> None:
+    """Drop idempotency keys past their time to live."""
+    with _database().unit_of_work() as session:
+        count = idempotency.purge_expired(session)
+    console.print(f"purged {count} expired idempotency keys")
+
+
+@admin_app.command("create-customer")
+def create_customer(
+    name: str,
+    phone: Annotated[str | None, typer.Option(help="E.164 or a Chinese mobile number")] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    currency: Annotated[list[str] | None, typer.Option(help="Wallet currencies")] = None,
+    language: Annotated[str, typer.Option(help="zh-CN or en")] = "zh-CN",
+) -> None:
+    """Create a customer with wallets; prints their API token (shown once)."""
+    try:
+        with _database().unit_of_work() as session:
+            customer, token = customers.create_customer(
+                session,
+                name,
+                phone=phone,
+                email=email,
+                language=language,
+                currencies=tuple(currency or ["CNY"]),
+            )
+            customer_id = customer.id
+    except DomainError as error:
+        _fail(error)
+    console.print(f"customer {customer_id} created; API token: [bold]{token}[/bold]")
+
+
+@admin_app.command("create-merchant")
+def create_merchant(
+    code: str,
+    name: str,
+    currency: Annotated[list[str] | None, typer.Option(help="Accepted currencies")] = None,
+    fee_bps: Annotated[int, typer.Option(help="Platform fee in basis points")] = 0,
+) -> None:
+    """Create a merchant; prints its API key for refunds (shown once)."""
+    try:
+        with _database().unit_of_work() as session:
+            merchant, key = customers.create_merchant(
+                session, code, name, currencies=tuple(currency or ["CNY"]), fee_bps=fee_bps
+            )
+            merchant_code = merchant.code
+    except DomainError as error:
+        _fail(error)
+    console.print(f"merchant {merchant_code} created; API key: [bold]{key}[/bold]")
+
+
+@admin_app.command("topup")
+def sandbox_topup(
+    phone: Annotated[str, typer.Option(help="The customer's phone number")],
+    amount: Annotated[str, typer.Option(help='Amount, like "100.00"')],
+    currency: Annotated[str, typer.Option()] = "CNY",
+    card: Annotated[str, typer.Option(help="A sandbox test card number")] = "4242424242424242",
+) -> None:
+    """Top up a customer's wallet from a sandbox test card."""
+    db, gateway = _database(), _gateway()
+    try:
+        minor = parse_amount(amount, currency)
+        with db.unit_of_work() as session:
+            customer = _customer_by_phone(session, phone)
+            card_id = cards.add_card(session, gateway, customer.id, card, 12, 2030, "123").id
+        with db.unit_of_work() as session:
+            txn = topups.top_up(db, session, gateway, customer.id, card_id, minor, currency)
+            number, status, code = txn.number, txn.status, txn.failure_code
+    except DomainError as error:
+        _fail(error)
+    console.print(f"top-up {number}: {status}" + (f" ({code})" if code else ""))
+
+
+@admin_app.command("reconcile")
+def reconcile() -> None:
+    """Settle top-ups the card gateway never answered."""
+    db = _database()
+    with db.unit_of_work() as session:
+        settled = topups.reconcile(session, _gateway())
+        lines = [
+            f"{t.number} {t.status} {format_minor(t.amount, t.currency)} {t.currency}"
+            for t in settled
+        ]
+    console.print("\n".join(lines) or "nothing to reconcile")
+
+
+@admin_app.command("settle")
+def settle(
+    number: str,
+    returned: Annotated[bool, typer.Option("--returned", help="The bank returned it")] = False,
+) -> None:
+    """Mark a pending withdrawal as paid out by the bank (or returned)."""
+    try:
+        with _database().unit_of_work() as session:
+            txn = withdrawals.settle(session, number, returned=returned)
+            status = txn.status
+    except DomainError as error:
+        _fail(error)
+    console.print(f"withdrawal {number}: {status}")
+
+
+def _customer_by_phone(session: Session, phone: str) -> Customer:
+    customer = find_recipient(session, phone)
+    if customer is None:
+        raise DomainError("invalid_recipient")
+    return customer
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,240 @@
+"""Demo data: customers, merchants and a history with something to ask the hotline about.
+
+Loading twice changes nothing: people are found by phone, merchants by code, and every money
+movement carries a fixed request key, so a second run finds the first run's transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from walletdesk.db import Database
+from walletdesk.kit.money import parse_amount
+from walletdesk.wallet.gateway import CardGateway
+from walletdesk.wallet.models import Customer, CustomerStatus, Merchant, WalletTransaction
+from walletdesk.wallet.service import (
+    cards,
+    customers,
+    exchange,
+    payments,
+    topups,
+    transfers,
+    withdrawals,
+)
+from walletdesk.wallet.service.common import find_attempt
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    key: str
+    name: str
+    phone: str
+    email: str
+    language: str
+    token: str
+    currencies: tuple[str, ...]
+    note: str
+
+
+PEOPLE = [
+    DemoPerson(
+        "zhangwei",
+        "张伟",
+        "+8613800138000",
+        "zhangwei@example.com",
+        "zh-CN",
+        "demo-zhangwei",
+        ("CNY", "USD"),
+        "busy history: a failed payment, a game charge to dispute, a pending withdrawal",
+    ),
+    DemoPerson(
+        "alice",
+        "Alice Chen",
+        "+14155550123",
+        "alice@example.com",
+        "en",
+        "demo-alice",
+        ("USD", "CNY"),
+        "English-speaking; exchanged USD to CNY",
+    ),
+    DemoPerson(
+        "lina",
+        "李娜",
+        "+8613900139000",
+        "lina@example.com",
+        "zh-CN",
+        "demo-lina",
+        ("CNY",),
+        "account locked by security: a payment was refused",
+    ),
+    DemoPerson(
+        "wangfang",
+        "王芳",
+        "+8613700137000",
+        "wangfang@example.com",
+        "zh-CN",
+        "demo-wangfang",
+        ("CNY",),
+        "froze her own account after losing her phone",
+    ),
+]
+
+MERCHANTS = [
+    ("LUCKYCOFFEE", "幸运咖啡 Lucky Coffee", ("CNY",), 60, "demo-merchant-luckycoffee"),
+    ("GAMEZONE", "游戏星球 GameZone", ("CNY", "USD"), 100, "demo-merchant-gamezone"),
+    ("CITYMALL", "城市百货 City Mall", ("CNY", "USD"), 30, "demo-merchant-citymall"),
+]
+
+
+def load(db: Database, gateway: CardGateway) -> dict[str, int]:
+    """Create what is missing; returns customer ids by demo key."""
+    with db.unit_of_work() as session:
+        for code, name, currencies, fee_bps, key in MERCHANTS:
+            if not session.execute(select(Merchant.id).where(Merchant.code == code)).first():
+                customers.create_merchant(
+                    session, code, name, currencies=currencies, fee_bps=fee_bps, api_key=key
+                )
+        ids = {person.key: _ensure_person(session, person) for person in PEOPLE}
+    _history(db, gateway, ids)
+    return ids
+
+
+def _ensure_person(session: Session, person: DemoPerson) -> int:
+    existing = session.execute(
+        select(Customer).where(Customer.phone == person.phone)
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing.id
+    customer, _ = customers.create_customer(
+        session,
+        person.name,
+        phone=person.phone,
+        email=person.email,
+        language=person.language,
+        currencies=person.currencies,
+        token=person.token,
+    )
+    return customer.id
+
+
+def _history(db: Database, gateway: CardGateway, ids: dict[str, int]) -> None:
+    zhang, alice, lina, wang = ids["zhangwei"], ids["alice"], ids["lina"], ids["wangfang"]
+    visa = _card(db, gateway, zhang, "4242424242424242")
+    declined = _card(db, gateway, zhang, "4000000000000002")
+    slow = _card(db, gateway, zhang, "4000000000000259")
+    alice_card = _card(db, gateway, alice, "5555555555554444")
+    lina_card = _card(db, gateway, lina, "6200000000000005")
+    wang_card = _card(db, gateway, wang, "4242424242424242")
+
+    def top(customer: int, card: int, amount: str, currency: str, key: str) -> None:
+        with db.unit_of_work() as session:
+            if find_attempt(session, f"demo:{key}"):
+                return  # keep the story as first told: a retry would settle a timed-out top-up
+        with db.unit_of_work() as session:
+            topups.top_up(
+                db,
+                session,
+                gateway,
+                customer,
+                card,
+                _minor(amount, currency),
+                currency,
+                request_key=f"demo:{key}",
+            )
+
+    top(zhang, visa, "2000.00", "CNY", "zhang-topup")
+    top(zhang, declined, "500.00", "CNY", "zhang-declined")
+    top(alice, alice_card, "800.00", "USD", "alice-topup")
+    top(lina, lina_card, "300.00", "CNY", "lina-topup")
+    top(wang, wang_card, "150.00", "CNY", "wang-topup")
+
+    coffee = _once(
+        db,
+        "zhang-coffee",
+        lambda s, k: payments.pay(
+            s, zhang, "LUCKYCOFFEE", 3800, "CNY", description="拿铁 x2", request_key=k
+        ),
+    )
+    _once(
+        db,
+        "zhang-game",
+        lambda s, k: payments.pay(
+            s, zhang, "GAMEZONE", 64800, "CNY", description="648 钻石礼包", request_key=k
+        ),
+    )
+    _once(
+        db,
+        "zhang-mall",
+        lambda s, k: payments.pay(
+            s, zhang, "CITYMALL", 500000, "CNY", description="手机", request_key=k
+        ),
+    )
+    _once(
+        db,
+        "zhang-to-alice",
+        lambda s, k: transfers.send(
+            s, zhang, "alice@example.com", 10000, "CNY", note="晚饭 AA", request_key=k
+        ),
+    )
+    _once(
+        db,
+        "zhang-withdraw",
+        lambda s, k: withdrawals.withdraw(
+            s, zhang, 20000, "CNY", "6222020200112233445", request_key=k
+        ),
+    )
+    _once(
+        db,
+        "coffee-refund",
+        lambda s, k: payments.refund(
+            s, coffee.merchant_id or 0, coffee.number, 1000, reason="少做一杯", request_key=k
+        ),
+    )
+    _once(
+        db,
+        "alice-exchange",
+        lambda s, k: exchange.exchange(s, alice, 10000, "USD", "CNY", request_key=k),
+    )
+    _once(
+        db,
+        "alice-season-pass",
+        lambda s, k: payments.pay(
+            s, alice, "GAMEZONE", 1999, "USD", description="Season pass", request_key=k
+        ),
+    )
+
+    with db.unit_of_work() as session:
+        customers.set_status(
+            session, lina, CustomerStatus.LOCKED, "unusual login from a new device"
+        )
+        customers.set_status(
+            session, wang, CustomerStatus.FROZEN, "frozen by the customer: phone lost"
+        )
+    _once(
+        db,
+        "lina-blocked",
+        lambda s, k: payments.pay(
+            s, lina, "CITYMALL", 12000, "CNY", description="外套", request_key=k
+        ),
+    )
+    top(zhang, slow, "100.00", "CNY", "zhang-timeout")
+
+
+def _once(
+    db: Database, key: str, operation: Callable[[Session, str], WalletTransaction]
+) -> WalletTransaction:
+    with db.unit_of_work() as session:
+        return operation(session, f"demo:{key}")
+
+
+def _card(db: Database, gateway: CardGateway, customer_id: int, number: str) -> int:
+    with db.unit_of_work() as session:
+        return cards.add_card(session, gateway, customer_id, number, 12, 2030, "123").id
+
+
+def _minor(amount: str, currency: str) -> int:
+    return parse_amount(amount, currency)

@@ -1,0 +1,171 @@
+"""History with filters and paging, look-up by number, and the CSV statement."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from walletdesk.kit.clock import as_utc
+from walletdesk.kit.errors import DomainError
+from walletdesk.kit.ids import is_valid_number, normalize_number
+from walletdesk.kit.money import format_minor
+from walletdesk.ledger.models import Entry, Transfer
+from walletdesk.wallet.models import TxnKind, Wallet, WalletTransaction
+
+INCOMING_KINDS = {TxnKind.TOPUP, TxnKind.REFUND}
+
+
+def direction(txn: WalletTransaction, viewer_id: int) -> str:
+    """ "in" or "out", as the viewing customer sees it."""
+    if txn.kind in INCOMING_KINDS:
+        return "in"
+    if txn.kind == TxnKind.TRANSFER and txn.customer_id != viewer_id:
+        return "in"
+    return "out"
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryFilter:
+    kind: str | None = None
+    status: str | None = None
+    currency: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[WalletTransaction]
+    next_cursor: int | None
+
+
+def list_transactions(
+    session: Session,
+    customer_id: int,
+    filters: HistoryFilter,
+    *,
+    before_id: int | None = None,
+    limit: int = 20,
+) -> Page:
+    """Newest first; pass `next_cursor` back as `before_id` for the next page."""
+    query = select(WalletTransaction).where(
+        or_(
+            WalletTransaction.customer_id == customer_id,
+            WalletTransaction.counterparty_customer_id == customer_id,
+        )
+    )
+    for column, value in (
+        (WalletTransaction.kind, filters.kind),
+        (WalletTransaction.status, filters.status),
+        (WalletTransaction.currency, filters.currency),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if filters.since is not None:
+        query = query.where(WalletTransaction.created_at >= filters.since)
+    if filters.until is not None:
+        query = query.where(WalletTransaction.created_at < filters.until)
+    if before_id is not None:
+        query = query.where(WalletTransaction.id < before_id)
+    rows = list(
+        session.execute(query.order_by(WalletTransaction.id.desc()).limit(limit + 1)).scalars()
+    )
+    more = len(rows) > limit
+    items = rows[:limit]
+    return Page(items, items[-1].id if more and items else None)
+
+
+def get_by_number(session: Session, customer_id: int, number: str) -> WalletTransaction:
+    """The customer's own transaction (sent or received) with this number."""
+    digits = normalize_number(number)
+    if not is_valid_number(digits):
+        raise DomainError("transaction_number_invalid")
+    txn = session.execute(
+        select(WalletTransaction).where(WalletTransaction.number == digits)
+    ).scalar_one_or_none()
+    if txn is None or customer_id not in (txn.customer_id, txn.counterparty_customer_id):
+        raise DomainError("transaction_not_found")
+    return txn
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    posted_at: datetime
+    number: str
+    kind: str
+    amount: int  # signed: money in > 0 > money out
+    balance_after: int
+    counterparty: str
+
+
+def statement(
+    session: Session, customer_id: int, currency: str, since: datetime, until: datetime
+) -> list[StatementLine]:
+    """Every posted movement of the wallet in [since, until), from the ledger's own entries."""
+    wallet = session.execute(
+        select(Wallet).where(Wallet.customer_id == customer_id, Wallet.currency == currency)
+    ).scalar_one_or_none()
+    if wallet is None:
+        raise DomainError("wallet_not_found", currency=currency)
+    rows = session.execute(
+        select(
+            Entry.amount,
+            Entry.balance_after,
+            Transfer.external_id,
+            Transfer.kind,
+            Transfer.created_at,
+        )
+        .join(Transfer, Transfer.id == Entry.transfer_id)
+        .where(
+            Entry.account_id == wallet.ledger_account_id,
+            Transfer.created_at >= since,
+            Transfer.created_at < until,
+        )
+        .order_by(Entry.id)
+    ).all()
+    numbers = {row.external_id.split(":")[1] for row in rows if row.external_id.startswith("txn:")}
+    labels = dict(
+        session.execute(
+            select(WalletTransaction.number, WalletTransaction.counterparty_label).where(
+                WalletTransaction.number.in_(numbers)
+            )
+        ).all()
+    )
+    return [
+        StatementLine(
+            row.created_at,
+            row.external_id.split(":")[1] if row.external_id.startswith("txn:") else "",
+            row.kind,
+            row.amount,
+            row.balance_after,
+            labels.get(row.external_id.split(":")[1], "") or "",
+        )
+        for row in rows
+    ]
+
+
+def statement_csv(lines: Iterable[StatementLine], currency: str) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["posted_at", "number", "kind", "counterparty", "amount", "balance_after", "currency"]
+    )
+    for line in lines:
+        writer.writerow(
+            [
+                as_utc(line.posted_at).isoformat(),
+                line.number,
+                line.kind,
+                line.counterparty,
+                format_minor(line.amount, currency),
+                format_minor(line.balance_after, currency),
+                currency,
+            ]
+        )
+    return out.getvalue()

@@ -1,0 +1,78 @@
+"""Sending money to another customer, found by phone number or email."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from walletdesk.kit.errors import DomainError
+from walletdesk.ledger import service as ledger
+from walletdesk.wallet.models import Customer, TxnKind, TxnStatus, WalletTransaction
+from walletdesk.wallet.rules import mask_recipient, normalize_email, normalize_phone
+from walletdesk.wallet.service.common import (
+    available,
+    ensure_wallet,
+    fail,
+    find_attempt,
+    get_customer,
+    new_transaction,
+    post_chain,
+    refuse_outgoing,
+    succeed,
+    wallet_for,
+)
+
+
+def find_recipient(session: Session, contact: str) -> Customer | None:
+    """The customer registered with this phone number or email, if any."""
+    try:
+        if "@" in contact:
+            condition = Customer.email == normalize_email(contact)
+        else:
+            condition = Customer.phone == normalize_phone(contact)
+    except DomainError:
+        return None
+    return session.execute(select(Customer).where(condition)).scalar_one_or_none()
+
+
+def send(
+    session: Session,
+    customer_id: int,
+    to: str,
+    amount: int,
+    currency: str,
+    *,
+    note: str | None = None,
+    request_key: str | None = None,
+) -> WalletTransaction:
+    earlier = find_attempt(session, request_key)
+    if earlier is not None:
+        return earlier
+    sender = get_customer(session, customer_id)
+    wallet = wallet_for(session, customer_id, currency, lock=True)
+    recipient = find_recipient(session, to)
+    txn = new_transaction(
+        session,
+        kind=TxnKind.TRANSFER,
+        status=TxnStatus.PENDING,
+        customer_id=customer_id,
+        counterparty_customer_id=recipient.id if recipient else None,
+        amount=amount,
+        currency=currency,
+        description=note,
+        counterparty_label=mask_recipient(to.strip()),
+        request_key=request_key,
+    )
+    if recipient is None or recipient.id == customer_id:
+        return fail(txn, "invalid_recipient", recipient=mask_recipient(to.strip()))
+    if refused := refuse_outgoing(session, txn, sender):
+        return refused
+    if wallet is None:
+        return fail(txn, "insufficient_balance", available=0)
+    target = ensure_wallet(session, recipient.id, currency)
+    request = ledger.TransferRequest(
+        txn.ledger_id, wallet.ledger_account_id, target.ledger_account_id, amount, currency, "p2p"
+    )
+    if reason := post_chain(session, [request]):
+        return fail(txn, reason, available=available(session, wallet))
+    return succeed(txn)
