@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from walletdesk import __version__
 from walletdesk.config import Settings, get_settings
 from walletdesk.db import Database
+from walletdesk.identity.api import pages as identity_pages
+from walletdesk.identity.api import router as identity_router
 from walletdesk.kit.errors import DomainError
 from walletdesk.kit.http import error_body, language_of, problem, problem_body
+from walletdesk.kit.security import install_security
+from walletdesk.notify import worker as notify_worker
+from walletdesk.notify.api import router as inbox_router
+from walletdesk.risk.config import current_config as current_risk_config
 from walletdesk.wallet.api import admin_router, merchant_router
 from walletdesk.wallet.api import router as wallet_router
 from walletdesk.wallet.gateway import CardGateway, SandboxGateway
@@ -24,7 +34,10 @@ log = logging.getLogger("walletdesk")
 DESCRIPTION = """
 A self-hosted digital wallet with its own customer-service hotline.
 
-* Send `Authorization: Bearer <token>` (demo tokens are printed by `walletdesk demo`).
+* Sign in with `POST /v1/auth/login` and send `Authorization: Bearer <token>` (demo tokens
+  are printed by `walletdesk demo`). Payments, transfers and withdrawals also need the
+  6-digit payment PIN in `X-Payment-PIN`; large ones answer `verification_required` with a
+  challenge: pass it (`POST /v1/challenges/{id}/verify`) and retry with the same key.
 * Send an `Idempotency-Key` header with every POST and DELETE; retrying with the same key and
   body replays the first answer.
 * Amounts are decimal strings (`"12.50"`) with a currency code; errors are
@@ -39,12 +52,21 @@ def create_app(
     gateway: CardGateway | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(title="walletdesk", version=__version__, description=DESCRIPTION)
+    app = FastAPI(
+        title="walletdesk", version=__version__, description=DESCRIPTION, lifespan=_lifespan
+    )
     app.state.settings = settings
     app.state.db = db or Database(settings.database_url, pool_size=settings.database_pool_size)
     app.state.gateway = gateway or SandboxGateway(settings.gateway_sandbox_path)
+    current_risk_config()  # a broken operator rules file fails at start-up, not mid-payment
     _add_error_handlers(app)
+    install_security(app)
+    static = resources.files("walletdesk.web").joinpath("static")
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    app.include_router(identity_router)
+    app.include_router(identity_pages)
     app.include_router(wallet_router)
+    app.include_router(inbox_router)
     app.include_router(merchant_router)
     app.include_router(admin_router)
 
@@ -59,6 +81,15 @@ def create_app(
         return JSONResponse(body, status_code=200 if reachable else 503)
 
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """On a single-process pilot, deliver notifications from inside the server."""
+    worker = notify_worker.start_in_process(app.state.db, app.state.settings)
+    yield
+    if worker:
+        worker.stop()
 
 
 def _add_error_handlers(app: FastAPI) -> None:

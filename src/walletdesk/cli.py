@@ -12,12 +12,15 @@ from sqlalchemy.orm import Session
 
 from walletdesk import demo as demo_data
 from walletdesk import migrate
+from walletdesk.audit.cli import audit_app
 from walletdesk.config import get_settings
 from walletdesk.db import Database
 from walletdesk.idempotency import service as idempotency
+from walletdesk.kit import ratelimit
 from walletdesk.kit.errors import DomainError
 from walletdesk.kit.money import format_minor, parse_amount
 from walletdesk.ledger import service as ledger
+from walletdesk.notify.cli import worker_command
 from walletdesk.wallet.gateway import SandboxGateway
 from walletdesk.wallet.models import Customer
 from walletdesk.wallet.service import cards, customers, topups, withdrawals
@@ -29,6 +32,8 @@ admin_app = typer.Typer(
     help="Operator commands: customers, merchants, sandbox top-ups, settlement."
 )
 app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+app.command("worker")(worker_command)
 app.add_typer(admin_app, name="admin")
 console = Console()
 
@@ -56,13 +61,33 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL only)")] = 1,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            help="PEM certificate (chain) to serve HTTPS with; needs --tls-key",
+            envvar="WALLETDESK_TLS_CERT",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="PEM private key of that certificate",
+            envvar="WALLETDESK_TLS_KEY",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
-    """Start the HTTP server."""
+    """Start the HTTP server (HTTPS with --tls-cert and --tls-key)."""
     import uvicorn
 
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("give both --tls-cert and --tls-key, or neither")
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
-    base = f"http://{host}:{port}"
+    base = f"{'https' if tls_cert else 'http'}://{host}:{port}"
     console.print(
         f"walletdesk on [bold]{base}[/bold]  (API docs: {base}/docs, health: {base}/health)"
     )
@@ -73,6 +98,8 @@ def serve(
         port=port,
         workers=workers,
         log_level="warning",
+        ssl_certfile=str(tls_cert) if tls_cert else None,
+        ssl_keyfile=str(tls_key) if tls_key else None,
     )
 
 
@@ -119,10 +146,11 @@ def db_verify() -> None:
 
 @db_app.command("purge")
 def db_purge() -> None:
-    """Drop idempotency keys past their time to live."""
+    """Drop idempotency keys and rate-limit counters past their time to live."""
     with _database().unit_of_work() as session:
-        count = idempotency.purge_expired(session)
-    console.print(f"purged {count} expired idempotency keys")
+        keys = idempotency.purge_expired(session)
+        counters = ratelimit.purge_expired(session)
+    console.print(f"purged {keys} expired idempotency keys and {counters} rate-limit counters")
 
 
 @admin_app.command("create-customer")

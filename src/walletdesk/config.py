@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -70,8 +70,92 @@ class Settings(BaseSettings):
         },
         description='Rates the wallet exchanges at, as {"FROM:TO": "units of TO per unit of FROM"}',
     )
+    data_keys: str = Field(
+        default="demo:d2FsbGV0ZGVzay1kZW1vLWRhdGEta2V5LTMyYnl0ZXM",
+        description="Keys that encrypt personal data at rest, 'id:base64url-32-bytes' comma-separated; "
+        "the last one encrypts new data (`walletdesk admin new-key` makes one); change it outside a demo",
+    )
+    otp_ttl_minutes: int = Field(
+        default=10, ge=1, le=10, description="How long an SMS/email one-time code stays valid"
+    )
+    reset_link_ttl_minutes: int = Field(
+        default=60, ge=5, le=60, description="How long an emailed password-reset link stays valid"
+    )
+    session_idle_minutes: int = Field(
+        default=15, description="Web (cookie) sessions end after this long without a request"
+    )
+    session_absolute_hours: int = Field(default=12, description="Web sessions end after this long")
+    api_session_idle_minutes: int = Field(
+        default=60 * 24 * 7, description="App (bearer) sessions end after this long unused"
+    )
+    api_session_absolute_hours: int = Field(
+        default=24 * 30, description="App (bearer) sessions end after this long regardless"
+    )
+    login_lock_after: int = Field(
+        default=10, description="Failed logins in a row before the account is locked for a while"
+    )
+    login_lock_minutes: int = Field(
+        default=15, description="How long such a lock lasts (it always ends by itself)"
+    )
+    step_up_thresholds: dict[str, str] = Field(
+        default={"CNY": "5000", "USD": "700", "JPY": "100000", "BTC": "0.01", "USDT": "700"},
+        description="Payments, transfers and withdrawals from this amount need a second factor",
+    )
     group_commit_max_batch: int = Field(
         default=256, description="Most transfers the ledger commits in one database transaction"
+    )
+    # --- notifications (notify/) ---
+    smtp_host: str = Field(default="127.0.0.1", description="SMTP server that sends email")
+    smtp_port: int = Field(default=8025, description="Port of that SMTP server")
+    smtp_from: str = Field(
+        default="walletdesk <no-reply@walletdesk.invalid>",
+        description="From address of every email; use a domain you send for",
+    )
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the SMTP connection with STARTTLS (do so off loopback)"
+    )
+    smtp_username: str | None = Field(
+        default=None, description="SMTP login, if the server wants one"
+    )
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password")
+    sms_outbox_path: Path = Field(
+        default=Path("var/sms.log"),
+        description="The development SMS provider appends each message here as a JSON line "
+        "(tail -f it to read the codes a phone would get)",
+    )
+    hotline_number: str = Field(
+        default="400-000-0000",
+        description="The hotline number that messages tell customers to call",
+    )
+    run_worker_in_process: bool = Field(
+        default=True,
+        description="`walletdesk serve` also sends the outbox itself; turn off when separate "
+        "`walletdesk worker` processes do it",
+    )
+    risk_rules_path: Path | None = Field(
+        default=None,
+        description="An operator's own risk rules file (YAML, like walletdesk/risk/rules.yaml); "
+        "unset uses the shipped one",
+    )
+
+    # --- security (kit/ratelimit.py) ---
+    rate_limits: dict[str, str] = Field(
+        default={
+            "login.account": "10/15m",
+            "login.ip": "100/15m",
+            "otp.send": "5/15m",
+            "otp.verify": "10/15m",
+            "reset.request": "5/1h",
+            "reset.ip": "20/1h",
+            "register.ip": "20/1h",
+        },
+        description='Attempts allowed per window for each named limit, like {"login.ip": '
+        '"100/15m"} (s, m, h, d; "off" turns one off); names left out keep their default',
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:port/db: keep rate-limit counters in Redis instead of the "
+        "database (optional; needs the `redis` package)",
     )
 
 

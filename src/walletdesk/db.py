@@ -8,12 +8,13 @@ in account-id order.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, Engine, MetaData, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -68,6 +69,24 @@ def is_sqlite(engine_or_session: Engine | Session) -> bool:
         else engine_or_session
     )
     return bind.dialect.name == "sqlite"
+
+
+T = TypeVar("T")
+
+
+def get_or_create(session: Session, find: Callable[[], T | None], create: Callable[[], T]) -> T:
+    """Find a row or create it; if a concurrent transaction creates it first, use theirs."""
+    found = find()
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            return create()
+    except IntegrityError:
+        found = find()
+        if found is None:
+            raise
+        return found
 
 
 class Database:

@@ -13,6 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletdesk.db import Database
+from walletdesk.identity.passwords import hash_secret
+from walletdesk.identity.service import credential_of, issue_api_session
 from walletdesk.kit.money import parse_amount
 from walletdesk.wallet.gateway import CardGateway
 from walletdesk.wallet.models import Customer, CustomerStatus, Merchant, WalletTransaction
@@ -27,6 +29,8 @@ from walletdesk.wallet.service import (
 )
 from walletdesk.wallet.service.common import find_attempt
 
+DEMO_PIN = "258036"
+
 
 @dataclass(frozen=True)
 class DemoPerson:
@@ -38,6 +42,10 @@ class DemoPerson:
     token: str
     currencies: tuple[str, ...]
     note: str
+
+    @property
+    def password(self) -> str:
+        return f"{self.key}-demo-passphrase"
 
 
 PEOPLE = [
@@ -104,10 +112,12 @@ def load(db: Database, gateway: CardGateway) -> dict[str, int]:
 
 
 def _ensure_person(session: Session, person: DemoPerson) -> int:
+    """A person with a password, a payment PIN, a verified phone and a fixed demo token."""
     existing = session.execute(
         select(Customer).where(Customer.phone == person.phone)
     ).scalar_one_or_none()
     if existing is not None:
+        issue_api_session(session, existing.id, label="demo", token=person.token)
         return existing.id
     customer, _ = customers.create_customer(
         session,
@@ -118,6 +128,10 @@ def _ensure_person(session: Session, person: DemoPerson) -> int:
         currencies=person.currencies,
         token=person.token,
     )
+    credential = credential_of(session, customer.id)
+    credential.password_hash = hash_secret(person.password)
+    credential.pin_hash = hash_secret(DEMO_PIN)
+    credential.phone_verified_at = credential.email_verified_at = customer.created_at
     return customer.id
 
 

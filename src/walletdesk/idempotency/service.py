@@ -138,6 +138,26 @@ def complete(session: Session, held: Claim, status: int, body: Any) -> None:
         raise DomainError("idempotency_key_in_use")
 
 
+def answered(session: Session, principal: str, key: str | None, digest: str) -> bool:
+    """Whether `claim` would replay a stored answer for this very request (same key and body).
+
+    Read-only; lets the checks in front of an operation step aside for a mere replay.
+    """
+    if not key:
+        return False
+    record = session.execute(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.principal == principal, IdempotencyRecord.key == key
+        )
+    ).scalar_one_or_none()
+    return (
+        record is not None
+        and record.fingerprint == digest
+        and record.response_status is not None
+        and as_utc(record.expires_at) > clock.now()
+    )
+
+
 def release(db: Database, held: Claim) -> None:
     """Forget an unfinished key after an unexpected failure, so the client may retry at once."""
     with db.unit_of_work() as session:

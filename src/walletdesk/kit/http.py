@@ -57,7 +57,15 @@ def error_body(error: DomainError, language: str) -> dict:
 
 
 def problem(status: int, body: dict, headers: dict[str, str] | None = None) -> JSONResponse:
+    headers = _with_retry_after(body, headers)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_TYPE, headers=headers)
+
+
+def _with_retry_after(body: Any, headers: dict[str, str] | None) -> dict[str, str] | None:
+    # Clients and proxies read when to come back from the header (RFC 9110), not the body.
+    if isinstance(body, dict) and "retry_after" in body:
+        return {"Retry-After": str(body["retry_after"]), **(headers or {})}
+    return headers
 
 
 def _json_safe(params: dict[str, Any]) -> dict[str, Any]:
@@ -124,4 +132,5 @@ def run_idempotent(
 
 def _respond(status: int, payload: Any, headers: dict[str, str] | None = None) -> JSONResponse:
     media = PROBLEM_TYPE if status >= 400 else "application/json"
+    headers = _with_retry_after(payload, headers) if status >= 400 else headers
     return JSONResponse(payload, status_code=status, media_type=media, headers=headers)

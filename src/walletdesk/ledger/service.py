@@ -16,12 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from walletdesk.db import is_sqlite
+from walletdesk.db import get_or_create, is_sqlite
 from walletdesk.kit import clock
 from walletdesk.kit.money import MAX_MINOR_UNITS, check_currency
 from walletdesk.ledger.models import AccountKind, Entry, LedgerAccount, Phase, Transfer
@@ -123,15 +124,20 @@ def post(session: Session, requests: Sequence[TransferRequest]) -> list[Outcome]
     """Apply `requests` in order; each gets its own outcome. Never commits."""
     if not requests:
         return []
+    # A retry must undo only our own writes. After other work in the transaction that takes a
+    # savepoint (two more statements); as its first work, rolling back the whole is the same.
+    session.flush()
+    alone = not session.in_transaction()
     for attempt in range(3):
         try:
+            if alone:
+                return _post_once(session, requests)
             with session.begin_nested():
                 return _post_once(session, requests)
-        except _RetryBatch:
-            if attempt == 2:
-                raise
-        except IntegrityError:
+        except (_RetryBatch, IntegrityError):
             # Only a duplicate external_id or pending resolution can get here; retrying sees it.
+            if alone:
+                session.rollback()
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
@@ -148,7 +154,9 @@ def _post_once(session: Session, requests: Sequence[TransferRequest]) -> list[Ou
 
     outcomes: list[Outcome | None] = [None] * len(requests)
     planned: list[_Planned] = []
-    seen_ids: set[str] = set()
+    # Ids applied earlier in this batch, with what they did: a later copy of one is a replay.
+    seen: dict[str, TransferRequest] = {}
+    replays: list[int] = []  # EXISTS outcomes whose transfer id is known only after _write
 
     for chain in _chains(requests):
         # A lone request changes nothing unless it succeeds; only chains need an undo copy.
@@ -163,11 +171,11 @@ def _post_once(session: Session, requests: Sequence[TransferRequest]) -> list[Ou
             if index == chain[-1] and request.linked:
                 failure = (index, Result.LINKED_CHAIN_OPEN)
                 break
-            result, plan = _apply(request, index, accounts, pendings, existing, seen_ids)
+            result, plan = _apply(request, index, accounts, pendings, existing, seen)
             if result is Result.OK:
                 assert plan is not None
                 chain_plans.append(plan)
-                seen_ids.add(request.external_id)
+                seen[request.external_id] = plan.request
             elif result is Result.EXISTS:
                 already.append(index)
             else:
@@ -179,7 +187,11 @@ def _post_once(session: Session, requests: Sequence[TransferRequest]) -> list[Ou
         if failure is None:
             planned.extend(chain_plans)
             for index in already:
-                outcomes[index] = Outcome(Result.EXISTS, existing[requests[index].external_id].id)
+                earlier = existing.get(requests[index].external_id)
+                if earlier is None:  # a replay of a request applied earlier in this batch
+                    replays.append(index)
+                else:
+                    outcomes[index] = Outcome(Result.EXISTS, earlier.id)
             continue
         if linked:
             accounts.clear()
@@ -187,15 +199,19 @@ def _post_once(session: Session, requests: Sequence[TransferRequest]) -> list[Ou
             pendings.clear()
             pendings.update(pending_snapshot)
         for plan in chain_plans:
-            seen_ids.discard(plan.request.external_id)
+            seen.pop(plan.request.external_id, None)
         for index in chain:
             outcomes[index] = Outcome(
                 failure[1] if index == failure[0] else Result.LINKED_EVENT_FAILED
             )
 
     ids = _write(session, planned, accounts, pendings)
+    written: dict[str, int] = {}
     for plan, transfer_id in zip(planned, ids, strict=True):
         outcomes[plan.index] = Outcome(Result.OK, transfer_id)
+        written[plan.request.external_id] = transfer_id
+    for index in replays:
+        outcomes[index] = Outcome(Result.EXISTS, written[requests[index].external_id])
     return [o if o is not None else Outcome(Result.LINKED_EVENT_FAILED) for o in outcomes]
 
 
@@ -215,15 +231,17 @@ def _apply(
     index: int,
     accounts: dict[int, _AccountState],
     pendings: dict[str, _PendingState],
-    existing: dict[str, Transfer],
-    seen_ids: set[str],
+    existing: dict[str, Row[Any]],
+    seen: dict[str, TransferRequest],
 ) -> tuple[Result, _Planned | None]:
     if request.external_id in existing:
         same = _same_fields(existing[request.external_id], request, pendings)
         return (Result.EXISTS if same else Result.EXISTS_WITH_DIFFERENT_FIELDS), None
-    if request.external_id in seen_ids:
-        # The same id twice in one batch: the second is a duplicate, never a second transfer.
-        return Result.EXISTS_WITH_DIFFERENT_FIELDS, None
+    if request.external_id in seen:
+        # The same id twice in one batch: never a second transfer. An identical copy (a client's
+        # retry group-committed next to its first attempt) gets the answer a later batch would.
+        same = _same_request(seen[request.external_id], request)
+        return (Result.EXISTS if same else Result.EXISTS_WITH_DIFFERENT_FIELDS), None
     if request.phase in (Phase.POST, Phase.VOID):
         return _apply_resolution(request, index, accounts, pendings)
     return _apply_transfer(request, index, accounts, pendings)
@@ -314,7 +332,7 @@ def _move(plan: _Planned, debit: _AccountState, credit: _AccountState, amount: i
 
 
 def _same_fields(
-    transfer: Transfer, request: TransferRequest, pendings: dict[str, _PendingState]
+    transfer: Row[Any], request: TransferRequest, pendings: dict[str, _PendingState]
 ) -> bool:
     if request.phase in (Phase.POST, Phase.VOID):
         pending = pendings.get(request.pending_external_id or "")
@@ -330,6 +348,23 @@ def _same_fields(
         and transfer.credit_account_id == request.credit_account_id
         and transfer.amount == request.amount
         and transfer.currency == request.currency
+    )
+
+
+def _same_request(applied: TransferRequest, request: TransferRequest) -> bool:
+    """`_same_fields` for a request applied earlier in the batch (resolutions come resolved)."""
+    if request.phase in (Phase.POST, Phase.VOID):
+        return (
+            applied.phase == request.phase
+            and applied.pending_external_id == request.pending_external_id
+            and (request.phase is Phase.VOID or request.amount in (0, applied.amount))
+        )
+    return (
+        applied.phase == request.phase
+        and applied.debit_account_id == request.debit_account_id
+        and applied.credit_account_id == request.credit_account_id
+        and applied.amount == request.amount
+        and applied.currency == request.currency
     )
 
 
@@ -356,34 +391,63 @@ def _load_pendings(session: Session, external_ids: set[str]) -> dict[str, _Pendi
     return pendings
 
 
+# The hot path's statements, built once and in plain Core (table columns, no ORM entities):
+# each call then skips building, cache-key hashing and ORM bookkeeping.
+_accounts = LedgerAccount.__table__
+_transfers = Transfer.__table__
+_entries = Entry.__table__
+_READ_ACCOUNTS = (
+    select(
+        _accounts.c.id,
+        _accounts.c.currency,
+        _accounts.c.no_overdraft,
+        _accounts.c.balance,
+        _accounts.c.pending_debits,
+        _accounts.c.pending_credits,
+    )
+    .where(_accounts.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_accounts.c.id)
+)
+_LOCK_ACCOUNTS = _READ_ACCOUNTS.with_for_update()
+_READ_EXISTING = select(
+    _transfers.c.id,
+    _transfers.c.external_id,
+    _transfers.c.debit_account_id,
+    _transfers.c.credit_account_id,
+    _transfers.c.amount,
+    _transfers.c.currency,
+    _transfers.c.phase,
+    _transfers.c.pending_id,
+).where(_transfers.c.external_id.in_(bindparam("ids", expanding=True)))
+_INSERT_TRANSFERS = insert(_transfers).returning(_transfers.c.id, sort_by_parameter_order=True)
+_INSERT_ENTRIES = insert(_entries)
+_UPDATE_ACCOUNTS = (
+    update(_accounts)
+    .where(_accounts.c.id == bindparam("account_id"))
+    .values(
+        balance=bindparam("new_balance"),
+        pending_debits=bindparam("new_pending_debits"),
+        pending_credits=bindparam("new_pending_credits"),
+    )
+)
+
+
 def _lock_accounts(session: Session, account_ids: set[int]) -> dict[int, _AccountState]:
     if not account_ids:
         return {}
-    query = (
-        select(
-            LedgerAccount.id,
-            LedgerAccount.currency,
-            LedgerAccount.no_overdraft,
-            LedgerAccount.balance,
-            LedgerAccount.pending_debits,
-            LedgerAccount.pending_credits,
-        )
-        .where(LedgerAccount.id.in_(sorted(account_ids)))
-        .order_by(LedgerAccount.id)
-    )
-    if not is_sqlite(session):
-        query = query.with_for_update()
-    return {row.id: _AccountState(*row) for row in session.execute(query)}
+    query = _READ_ACCOUNTS if is_sqlite(session) else _LOCK_ACCOUNTS
+    rows = session.execute(query, {"ids": sorted(account_ids)})
+    return {row.id: _AccountState(*row) for row in rows}
 
 
-def _load_existing(session: Session, external_ids: set[str]) -> dict[str, Transfer]:
+def _load_existing(session: Session, external_ids: set[str]) -> dict[str, Row[Any]]:
     """Transfers already written under these ids, and which pendings are already resolved.
 
     Read after the account locks are held, so a concurrent batch touching the same accounts has
     either committed (and is seen here) or not started.
     """
-    rows = session.execute(select(Transfer).where(Transfer.external_id.in_(external_ids)))
-    return {t.external_id: t for t in rows.scalars()}
+    rows = session.execute(_READ_EXISTING, {"ids": list(external_ids)})
+    return {row.external_id: row for row in rows}
 
 
 def _mark_resolved(session: Session, pendings: dict[str, _PendingState]) -> None:
@@ -416,14 +480,11 @@ def _write(
         for plan, row in zip(planned, rows, strict=True):
             if row["phase"] in (Phase.POST, Phase.VOID) and row["pending_id"] is None:
                 row["pending_id"] = pendings[plan.request.pending_external_id or ""].transfer_id
-            new_id = session.execute(insert(Transfer).returning(Transfer.id), [row]).scalar_one()
+            new_id = session.execute(_INSERT_TRANSFERS, [row]).scalar_one()
             ids.append(new_id)
             _remember_pending_id(plan.request, new_id, pendings)
     else:
-        result = session.execute(
-            insert(Transfer).returning(Transfer.id, sort_by_parameter_order=True), rows
-        )
-        ids = list(result.scalars())
+        ids = list(session.execute(_INSERT_TRANSFERS, rows).scalars())
         for plan, new_id in zip(planned, ids, strict=True):
             _remember_pending_id(plan.request, new_id, pendings)
 
@@ -439,7 +500,7 @@ def _write(
         for account_id, amount, after in plan.entries
     ]
     if entry_rows:
-        session.execute(insert(Entry), entry_rows)
+        session.execute(_INSERT_ENTRIES, entry_rows)
 
     touched = {
         a
@@ -447,13 +508,13 @@ def _write(
         for a in (plan.request.debit_account_id, plan.request.credit_account_id)
     }
     session.execute(
-        update(LedgerAccount),
+        _UPDATE_ACCOUNTS,
         [
             {
-                "id": account_id,
-                "balance": accounts[account_id].balance,
-                "pending_debits": accounts[account_id].pending_debits,
-                "pending_credits": accounts[account_id].pending_credits,
+                "account_id": account_id,
+                "new_balance": accounts[account_id].balance,
+                "new_pending_debits": accounts[account_id].pending_debits,
+                "new_pending_credits": accounts[account_id].pending_credits,
             }
             for account_id in sorted(touched)
         ],
@@ -495,24 +556,28 @@ def open_account(
 ) -> LedgerAccount:
     """The account named `code`, created on first use."""
     check_currency(currency)
-    account = session.execute(
-        select(LedgerAccount).where(LedgerAccount.code == code)
-    ).scalar_one_or_none()
-    if account is not None:
+
+    def find() -> LedgerAccount | None:
+        return session.execute(
+            select(LedgerAccount).where(LedgerAccount.code == code)
+        ).scalar_one_or_none()
+
+    def create() -> LedgerAccount:
+        account = LedgerAccount(
+            code=code,
+            kind=str(kind),
+            currency=currency,
+            no_overdraft=no_overdraft,
+            balance=0,
+            pending_debits=0,
+            pending_credits=0,
+            created_at=clock.now(),
+        )
+        session.add(account)
+        session.flush()
         return account
-    account = LedgerAccount(
-        code=code,
-        kind=str(kind),
-        currency=currency,
-        no_overdraft=no_overdraft,
-        balance=0,
-        pending_debits=0,
-        pending_credits=0,
-        created_at=clock.now(),
-    )
-    session.add(account)
-    session.flush()
-    return account
+
+    return get_or_create(session, find, create)
 
 
 def system_account(session: Session, kind: AccountKind, currency: str) -> LedgerAccount:

@@ -20,13 +20,21 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = config.attributes.get("engine") or make_engine(url)
-    with engine.connect() as connection:
-        context.configure(
-            connection=connection, target_metadata=Base.metadata, render_as_batch=True
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+    given = config.attributes.get("engine")
+    engine = given or make_engine(url)
+    try:
+        with engine.connect() as connection:
+            context.configure(
+                connection=connection, target_metadata=Base.metadata, render_as_batch=True
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        # An engine made here must be closed here: a pooled SQLite connection left open keeps
+        # the migration in the WAL file, so a copy of the .db file alone (the test template)
+        # had no tables, and the connection leaked for the life of the process.
+        if given is None:
+            engine.dispose()
 
 
 if context.is_offline_mode():

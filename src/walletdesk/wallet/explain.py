@@ -77,6 +77,8 @@ def _money_formatter(currency: str) -> Any:
 def _variant(code: str | None, params: dict[str, Any]) -> str:
     if code == "limit_exceeded":
         return f"limit_exceeded:{params.get('window', 'transaction')}"
+    if code == "invalid_recipient" and params.get("own"):
+        return "invalid_recipient:own"
     if code == "gateway_timeout":
         return "gateway_timeout:uncharged"
     return code or ""
@@ -210,6 +212,16 @@ _FAILED: dict[str, Template] = {
         (
             "Check the phone number or email with the person you are paying. No money moved.",
             "请向收款人核对手机号或邮箱。资金没有变动。",
+        ),
+    ),
+    "invalid_recipient:own": (
+        (
+            "{recipient} is your own number or email: you cannot send money to yourself.",
+            "{recipient} 是您自己的手机号或邮箱,不能给自己转账。",
+        ),
+        (
+            "Check the phone number or email of the person you meant to pay. No money moved.",
+            "请核对收款人的手机号或邮箱。资金没有变动。",
         ),
     ),
     "currency_mismatch": (

@@ -58,8 +58,6 @@ class Customer(Base):
     language: Mapped[str] = mapped_column(String(8), default="zh-CN")
     status: Mapped[str] = mapped_column(String(16), default=CustomerStatus.ACTIVE)
     status_reason: Mapped[str | None] = mapped_column(String(200), default=None)
-    # Until the identity issue lands: a bearer token per customer, stored as its SHA-256.
-    api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

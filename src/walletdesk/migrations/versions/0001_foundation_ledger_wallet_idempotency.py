@@ -33,10 +33,8 @@ def upgrade() -> None:
         sa.Column("language", sa.String(length=8), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("status_reason", sa.String(length=200), nullable=True),
-        sa.Column("api_token_hash", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")),
-        sa.UniqueConstraint("api_token_hash", name=op.f("uq_customers_api_token_hash")),
         sa.UniqueConstraint("email", name=op.f("uq_customers_email")),
         sa.UniqueConstraint("phone", name=op.f("uq_customers_phone")),
     )

@@ -21,6 +21,11 @@ def card_fingerprint(number: str) -> str:
     return hmac.new(key, number.encode(), hashlib.sha256).hexdigest()
 
 
+def card_digits(number: str) -> str:
+    """The number as digits only, the way people type it with spaces or dashes removed."""
+    return "".join(ch for ch in number if ch.isdigit())
+
+
 def add_card(
     session: Session,
     gateway: CardGateway,

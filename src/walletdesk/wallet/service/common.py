@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from walletdesk.config import get_settings
-from walletdesk.db import is_sqlite
+from walletdesk.db import get_or_create, is_sqlite
 from walletdesk.kit import clock
 from walletdesk.kit.errors import DomainError
 from walletdesk.kit.ids import new_number
@@ -87,25 +87,29 @@ def wallet_for(session: Session, customer_id: int, currency: str, *, lock: bool)
 
 
 def ensure_wallet(session: Session, customer_id: int, currency: str) -> Wallet:
-    wallet = wallet_for(session, customer_id, currency, lock=False)
-    if wallet is not None:
+    """The customer's wallet in `currency`, opened on first use (e.g. by an incoming transfer)."""
+
+    def create() -> Wallet:
+        account = ledger.open_account(
+            session,
+            f"wallet:{customer_id}:{currency}",
+            AccountKind.CUSTOMER_WALLET,
+            currency,
+            no_overdraft=True,
+        )
+        wallet = Wallet(
+            customer_id=customer_id,
+            currency=currency,
+            ledger_account_id=account.id,
+            created_at=clock.now(),
+        )
+        session.add(wallet)
+        session.flush()
         return wallet
-    account = ledger.open_account(
-        session,
-        f"wallet:{customer_id}:{currency}",
-        AccountKind.CUSTOMER_WALLET,
-        currency,
-        no_overdraft=True,
+
+    return get_or_create(
+        session, lambda: wallet_for(session, customer_id, currency, lock=False), create
     )
-    wallet = Wallet(
-        customer_id=customer_id,
-        currency=currency,
-        ledger_account_id=account.id,
-        created_at=clock.now(),
-    )
-    session.add(wallet)
-    session.flush()
-    return wallet
 
 
 def limit_in_minor(table: dict[str, str], currency: str) -> int:

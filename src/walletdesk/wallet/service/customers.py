@@ -36,7 +36,11 @@ def create_customer(
     currencies: tuple[str, ...] = ("CNY",),
     token: str | None = None,
 ) -> tuple[Customer, str]:
-    """A customer with a wallet per currency; returns the customer and their API token."""
+    """A customer created by an operator, with a wallet per currency and an API token.
+
+    Such a customer has no password or PIN (an integration, a test); people sign up through
+    identity.register instead.
+    """
     if not phone and not email:
         raise DomainError("contact_required")
     phone = normalize_phone(phone) if phone else None
@@ -50,21 +54,21 @@ def create_customer(
     ).first()
     if clash:
         raise DomainError("customer_exists")
-    token = token or new_token("wd")
     customer = Customer(
         display_name=display_name.strip()[:100],
         phone=phone,
         email=email,
         language=language,
         status=CustomerStatus.ACTIVE,
-        api_token_hash=hash_token(token),
         created_at=clock.now(),
     )
     session.add(customer)
     session.flush()
     for currency in currencies:
         ensure_wallet(session, customer.id, check_currency(currency))
-    return customer, token
+    from walletdesk.identity.service import issue_api_session  # identity builds on wallet
+
+    return customer, issue_api_session(session, customer.id, label="operator", token=token)
 
 
 def create_merchant(
@@ -91,12 +95,6 @@ def create_merchant(
     session.add(merchant)
     session.flush()
     return merchant, api_key
-
-
-def customer_by_token(session: Session, token: str) -> Customer | None:
-    return session.execute(
-        select(Customer).where(Customer.api_token_hash == hash_token(token))
-    ).scalar_one_or_none()
 
 
 def merchant_by_key(session: Session, api_key: str) -> Merchant | None:

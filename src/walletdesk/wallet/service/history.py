@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -67,10 +67,13 @@ def list_transactions(
     ):
         if value is not None:
             query = query.where(column == value)
+    # Stored times are UTC, and SQLite compares them as text: a bound given in another zone
+    # ("...T10:00+08:00") must be converted first, or SQLite compares the wrong wall clock.
+    # A bound without a zone is read as UTC, on both databases.
     if filters.since is not None:
-        query = query.where(WalletTransaction.created_at >= filters.since)
+        query = query.where(WalletTransaction.created_at >= _utc(filters.since))
     if filters.until is not None:
-        query = query.where(WalletTransaction.created_at < filters.until)
+        query = query.where(WalletTransaction.created_at < _utc(filters.until))
     if before_id is not None:
         query = query.where(WalletTransaction.id < before_id)
     rows = list(
@@ -79,6 +82,10 @@ def list_transactions(
     more = len(rows) > limit
     items = rows[:limit]
     return Page(items, items[-1].id if more and items else None)
+
+
+def _utc(moment: datetime) -> datetime:
+    return as_utc(moment).astimezone(UTC)
 
 
 def get_by_number(session: Session, customer_id: int, number: str) -> WalletTransaction:
@@ -124,8 +131,8 @@ def statement(
         .join(Transfer, Transfer.id == Entry.transfer_id)
         .where(
             Entry.account_id == wallet.ledger_account_id,
-            Transfer.created_at >= since,
-            Transfer.created_at < until,
+            Transfer.created_at >= _utc(since),  # see list_transactions: SQLite compares text
+            Transfer.created_at < _utc(until),
         )
         .order_by(Entry.id)
     ).all()

@@ -63,8 +63,11 @@ def send(
         counterparty_label=mask_recipient(to.strip()),
         request_key=request_key,
     )
-    if recipient is None or recipient.id == customer_id:
+    if recipient is None:
         return fail(txn, "invalid_recipient", recipient=mask_recipient(to.strip()))
+    if recipient.id == customer_id:
+        # Recorded apart so the explanation says "that is you", not "nobody is registered".
+        return fail(txn, "invalid_recipient", recipient=mask_recipient(to.strip()), own=True)
     if refused := refuse_outgoing(session, txn, sender):
         return refused
     if wallet is None:

@@ -1,0 +1,1 @@
+"""Append-only, hash-chained audit log of security-relevant and agent actions."""

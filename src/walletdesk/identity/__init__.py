@@ -1,0 +1,1 @@
+"""Customers' credentials, sessions, devices, one-time codes, step-up and password reset."""

@@ -1,0 +1,135 @@
+"""What must hold before money leaves a wallet or a card is added, checked before the operation.
+
+In order: a verified phone or email, a verified device, the payment PIN, the risk engine's
+decision, and a step-up second factor for large amounts, a device's first payment, adding a
+card, or when the risk engine asks. Each refusal is returned after its bookkeeping (a PIN miss,
+a risk decision, a new challenge) so the caller commits it first.
+
+Customers without interactive credentials (created by an operator for an integration) have
+no password, PIN or device to check; only the risk engine applies to them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from walletdesk.identity import service as identity
+from walletdesk.identity import sessions
+from walletdesk.identity.models import AuthSession, Credential, Device
+from walletdesk.kit import clock
+from walletdesk.kit.errors import DomainError, define
+
+define(
+    "risk_declined",
+    403,
+    en="We stopped this for your safety. Call us if it was you.",
+    zh="为保护您的资金安全,我们拦截了此操作。如确为本人操作,请致电客服。",
+)
+define(
+    "held_for_review",
+    403,
+    en="We paused this for a security review; we will contact you. You can also call us.",
+    zh="此操作已暂停,等待安全审核;我们会联系您,您也可以致电客服。",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    kind: str  # payment, transfer, withdrawal, exchange, card_added
+    amount: int | None
+    currency: str | None
+    request_digest: str
+    recipient_id: int | None = None
+    card_fingerprint: str | None = None
+
+
+def check(
+    session: Session, auth: AuthSession, movement: Movement, pin: str | None
+) -> DomainError | None:
+    credential = session.get(Credential, auth.customer_id)
+    # Interactive means the customer can sign in (has a password). A bare Credential row is not
+    # enough: one is created as a side effect for operator-made customers too (a risk step-up
+    # challenge, a failed login attempt on their number), and treating that as interactive
+    # refused every later payment of theirs with contact_not_verified, for good.
+    interactive = credential is not None and credential.password_hash is not None
+    if interactive:
+        assert credential is not None
+        if credential.phone_verified_at is None and credential.email_verified_at is None:
+            return DomainError("contact_not_verified")
+        if not sessions.device_verified(session, auth):
+            return DomainError("device_not_verified")
+        if movement.kind != "card_added" and (
+            refusal := identity.check_payment_pin(session, auth.customer_id, pin)
+        ):
+            return refusal
+    action = _assess(session, auth, movement, credential)
+    if action == "lock":
+        return DomainError("account_locked")
+    if action == "decline":
+        return DomainError("risk_declined")
+    if action == "hold":
+        return DomainError("held_for_review")
+    if not interactive and action != "challenge":
+        return None
+    reason = _step_up_reason(session, auth, movement, action)
+    if reason is None or identity.passed_challenge(session, auth, movement.request_digest):
+        _first_payment_done(session, auth)
+        return None
+    pending = identity.challenge(
+        session, auth, purpose=movement.kind, reason=reason, request_digest=movement.request_digest
+    )
+    return DomainError("verification_required", challenge_id=pending.id, reason=reason)
+
+
+def _step_up_reason(
+    session: Session, auth: AuthSession, movement: Movement, action: str
+) -> str | None:
+    if action == "challenge":
+        return "risk"
+    if movement.kind == "card_added":
+        return "add_card"
+    threshold = identity.step_up_threshold(movement.currency) if movement.currency else None
+    if threshold is not None and movement.amount is not None and movement.amount >= threshold:
+        return "large_amount"
+    device = session.get(Device, auth.device_id) if auth.device_id else None
+    if device is not None and device.first_payment_at is None:
+        return "new_device"
+    return None
+
+
+def _first_payment_done(session: Session, auth: AuthSession) -> None:
+    device = session.get(Device, auth.device_id) if auth.device_id else None
+    if device is not None and device.first_payment_at is None:
+        device.first_payment_at = clock.now()
+
+
+def _assess(
+    session: Session, auth: AuthSession, movement: Movement, credential: Credential | None
+) -> str:
+    from walletdesk.config import get_settings
+    from walletdesk.risk.rules import RiskEvent
+    from walletdesk.risk.service import evaluate
+    from walletdesk.wallet.service.common import limit_in_minor
+
+    device = session.get(Device, auth.device_id) if auth.device_id else None
+    limit = (
+        limit_in_minor(get_settings().limits_per_transaction, movement.currency)
+        if movement.currency
+        else None
+    )
+    event = RiskEvent(
+        kind=movement.kind,
+        customer_id=auth.customer_id,
+        at=clock.now(),
+        amount=movement.amount,
+        currency=movement.currency,
+        new_device=device is not None and device.first_payment_at is None,
+        recipient_id=movement.recipient_id,
+        card_fingerprint=movement.card_fingerprint,
+        failed_logins_before=0,
+        password_reset_at=credential.last_password_reset_at if credential else None,
+        per_transaction_limit=limit,
+    )
+    return evaluate(session, event, subject=None).action

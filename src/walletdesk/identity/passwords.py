@@ -1,0 +1,90 @@
+"""Passwords and payment PINs: argon2id hashes, NIST-style rules (length, not a common one)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.profiles import RFC_9106_LOW_MEMORY
+
+from walletdesk.kit.errors import DomainError, define
+
+MIN_PASSWORD = 8
+MAX_PASSWORD = 256  # long passphrases are welcome; nothing is ever truncated
+
+# OWASP's argon2id floor: m = 19 MiB, t = 2, p = 1.
+_HASHER = PasswordHasher(
+    time_cost=2,
+    memory_cost=19456,
+    parallelism=1,
+    hash_len=RFC_9106_LOW_MEMORY.hash_len,
+    salt_len=RFC_9106_LOW_MEMORY.salt_len,
+)
+# Verified against when an account does not exist, so a miss costs what a hit costs.
+_DUMMY_HASH = _HASHER.hash("walletdesk-timing-equaliser")
+
+define(
+    "password_too_short",
+    422,
+    en="Use at least 8 characters; a few words make a strong, memorable passphrase.",
+    zh="密码至少 8 个字符;几个词组成的短语既安全又好记。",
+)
+define("password_too_long", 422, en="Use at most 256 characters.", zh="密码最多 256 个字符。")
+define(
+    "password_too_common",
+    422,
+    en="That password is too common or too easy to guess; choose another.",
+    zh="该密码过于常见或容易被猜到,请换一个。",
+)
+define(
+    "pin_invalid",
+    422,
+    en="The payment PIN is 6 digits, and not an easy one like 123456 or 111111.",
+    zh="支付密码为 6 位数字,且不能是 123456、111111 这类简单组合。",
+)
+
+
+@lru_cache
+def _common() -> frozenset[str]:
+    text = resources.files("walletdesk.identity").joinpath("common_passwords.txt").read_text()
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line and not line.startswith("#")
+    )
+
+
+def check_password(password: str, *, personal: tuple[str | None, ...] = ()) -> None:
+    """Length, and not a common password or the account's own phone/email."""
+    if len(password) < MIN_PASSWORD:
+        raise DomainError("password_too_short")
+    if len(password) > MAX_PASSWORD:
+        raise DomainError("password_too_long")
+    lowered = password.lower()
+    if lowered in _common() or any(
+        p and lowered in (p.lower(), p.lower().lstrip("+")) for p in personal
+    ):
+        raise DomainError("password_too_common")
+
+
+def check_pin(pin: str) -> None:
+    if (
+        len(pin) != 6
+        or not pin.isdigit()
+        or len(set(pin)) == 1
+        or pin in "0123456789"
+        or pin in "9876543210"
+    ):
+        raise DomainError("pin_invalid")
+
+
+def hash_secret(secret: str) -> str:
+    return _HASHER.hash(secret)
+
+
+def verify_secret(stored: str | None, candidate: str) -> bool:
+    """Constant work whether or not there is a stored hash (no timing hint of existence)."""
+    try:
+        return _HASHER.verify(stored or _DUMMY_HASH, candidate) and stored is not None
+    except (VerificationError, InvalidHashError):
+        return False

@@ -1,0 +1,81 @@
+"""Secrets handling: random tokens, their stored hashes, and personal data encrypted at rest.
+
+Tokens and one-time codes are stored only as SHA-256 (they are random and short-lived, so a
+slow hash adds nothing); passwords and PINs use argon2id in identity. Personal data is sealed
+with AES-256-GCM under a key id, so keys can rotate: `seal` always uses the newest key and
+`open_sealed` reads the key id from the value.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from functools import lru_cache
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from walletdesk.config import get_settings
+
+
+def random_token(nbytes: int = 32) -> str:
+    """URL-safe random text with `nbytes` of entropy (32 bytes = 256 bits)."""
+    return secrets.token_urlsafe(nbytes)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def random_digits(length: int = 6) -> str:
+    return "".join(str(secrets.randbelow(10)) for _ in range(length))
+
+
+def same(a: str, b: str) -> bool:
+    """Compare secrets in constant time."""
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def _decode_key(text: str) -> bytes:
+    key = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if len(key) != 32:
+        raise ValueError("data keys must be 32 bytes (AES-256), base64url encoded")
+    return key
+
+
+@lru_cache
+def _keys(spec: str) -> dict[str, bytes]:
+    """Parse "id1:base64key,id2:base64key"; the last one is the current key."""
+    keys: dict[str, bytes] = {}
+    for item in spec.split(","):
+        key_id, _, encoded = item.strip().partition(":")
+        keys[key_id] = _decode_key(encoded)
+    return keys
+
+
+def _current() -> tuple[str, bytes]:
+    keys = _keys(get_settings().data_keys)
+    key_id = list(keys)[-1]
+    return key_id, keys[key_id]
+
+
+def seal(plaintext: str, *, context: str) -> str:
+    """Encrypt `plaintext`; `context` (e.g. "customer.name") binds it to its column."""
+    key_id, key = _current()
+    nonce = os.urandom(12)
+    sealed = AESGCM(key).encrypt(nonce, plaintext.encode(), context.encode())
+    return f"{key_id}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+
+
+def open_sealed(value: str, *, context: str) -> str:
+    key_id, _, encoded = value.partition(":")
+    key = _keys(get_settings().data_keys)[key_id]
+    raw = base64.urlsafe_b64decode(encoded)
+    return AESGCM(key).decrypt(raw[:12], raw[12:], context.encode()).decode()
+
+
+def new_data_key() -> str:
+    """A fresh key for WALLETDESK_DATA_KEYS (`walletdesk admin new-key`)."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")

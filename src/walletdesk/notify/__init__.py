@@ -1,0 +1,1 @@
+"""Notifications: an outbox written with the change, sent after commit by a worker."""

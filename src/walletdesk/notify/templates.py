@@ -1,0 +1,372 @@
+"""Message templates per event, in zh-CN and en: a subject and a body (Python format strings).
+
+Each template names the params it needs; `render` refuses to run without them, so a message
+never goes out with a hole in it. Some params are codes (a lock reason, a code's purpose) and
+are shown in words in the customer's language. `hotline` is filled in for every template.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from walletdesk.config import get_settings
+
+BRAND = "walletdesk"
+AUTO_PARAMS = ("hotline",)
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    event: str
+    params: tuple[str, ...]
+    en: Text
+    zh: Text
+    # Security events go out whatever any future preference says (the issue's rule).
+    security: bool = False
+    # The params are a credential (code, reset link): sent by email or SMS only, never kept
+    # in the in-app inbox, where they would sit in clear.
+    secret: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    language: str
+    subject: str
+    body: str
+
+    def email_body(self) -> str:
+        # "-- " on its own line is the signature separator mail clients recognise.
+        return f"{self.body}\n\n-- \n{BRAND}\n"
+
+    def sms_text(self) -> str:
+        # Chinese SMS carry their sender's signature in 【】 at the start, by convention.
+        prefix = f"【{BRAND}】" if self.language == "zh-CN" else f"[{BRAND}] "
+        return prefix + self.body
+
+
+_TEMPLATES: tuple[Template, ...] = (
+    Template(
+        "one_time_code",
+        ("code", "minutes", "purpose"),
+        secret=True,
+        en=Text(
+            "Your walletdesk verification code",
+            "Your code to {purpose} is {code}. It works once and expires in {minutes} minutes. "
+            "Nobody from walletdesk will ever ask you for it: if someone does, hang up.",
+        ),
+        zh=Text(
+            "walletdesk 验证码",
+            "您正在{purpose},验证码 {code},{minutes} 分钟内有效,仅可使用一次。"
+            "walletdesk 工作人员绝不会向您索要验证码,请勿告诉任何人。",
+        ),
+    ),
+    Template(
+        "password_reset_link",
+        ("link", "minutes"),
+        secret=True,
+        en=Text(
+            "Reset your walletdesk password",
+            "We received a request to reset the password of your walletdesk account. "
+            "Open this link within {minutes} minutes to choose a new one:\n\n{link}\n\n"
+            "The link works once. If you did not ask for it, ignore this message and your "
+            "password stays as it is; if it keeps happening, call us on {hotline}.",
+        ),
+        zh=Text(
+            "重置您的 walletdesk 登录密码",
+            "我们收到了重置您 walletdesk 账户登录密码的请求。请在 {minutes} 分钟内打开以下链接"
+            "设置新密码:\n\n{link}\n\n该链接只能使用一次。如非本人操作,请忽略本邮件,"
+            "您的密码不会改变;如多次收到,请致电 {hotline}。",
+        ),
+    ),
+    Template(
+        "password_reset_code",
+        ("code", "minutes"),
+        secret=True,
+        en=Text(
+            "Your walletdesk password reset code",
+            "{code} is your code to reset your walletdesk password; it expires in {minutes} "
+            "minutes. Do not give it to anyone, even someone who says they work for us. "
+            "Did not ask for it? Ignore this message.",
+        ),
+        zh=Text(
+            "walletdesk 密码重置验证码",
+            "您正在重置 walletdesk 登录密码,验证码 {code},{minutes} 分钟内有效。"
+            "请勿将验证码告诉任何人,包括自称我们工作人员的人。如非本人操作,请忽略。",
+        ),
+    ),
+    Template(
+        "new_device_login",
+        ("device", "when"),
+        security=True,
+        en=Text(
+            "New sign-in to your walletdesk account",
+            "Your walletdesk account was signed in to on a new device, {device}, at {when}. "
+            "If that was you, there is nothing to do. If not, freeze your account in the app "
+            "now and call us on {hotline}.",
+        ),
+        zh=Text(
+            "您的 walletdesk 账户在新设备上登录",
+            "您的 walletdesk 账户于 {when} 在新设备“{device}”上登录。如是本人操作,无需处理;"
+            "如非本人操作,请立即在 App 中冻结账户并致电 {hotline}。",
+        ),
+    ),
+    Template(
+        "password_changed",
+        (),
+        security=True,
+        en=Text(
+            "Your walletdesk password was changed",
+            "The password of your walletdesk account was just changed, and your other "
+            "devices were signed out. If you did not do this, call us on {hotline} right away.",
+        ),
+        zh=Text(
+            "您的 walletdesk 登录密码已修改",
+            "您 walletdesk 账户的登录密码刚刚已修改,其他设备上的登录已全部退出。"
+            "如非本人操作,请立即致电 {hotline}。",
+        ),
+    ),
+    Template(
+        "pin_changed",
+        (),
+        security=True,
+        en=Text(
+            "Your walletdesk payment PIN was changed",
+            "The payment PIN of your walletdesk account was just changed. If you did not do "
+            "this, freeze your account in the app and call us on {hotline}.",
+        ),
+        zh=Text(
+            "您的 walletdesk 支付密码已修改",
+            "您 walletdesk 账户的支付密码刚刚已修改。如非本人操作,请在 App 中冻结账户并致电 {hotline}。",
+        ),
+    ),
+    Template(
+        "contact_changed",
+        ("what",),
+        security=True,
+        en=Text(
+            "Your walletdesk {what} was changed",
+            "The {what} of your walletdesk account was just changed; security messages now go "
+            "to the new one. If you did not make this change, call us on {hotline} at once.",
+        ),
+        zh=Text(
+            "您的 walletdesk {what}已变更",
+            "您 walletdesk 账户绑定的{what}刚刚已变更,今后的安全通知将发送到新的{what}。"
+            "如非本人操作,请立即致电 {hotline}。",
+        ),
+    ),
+    Template(
+        "account_locked",
+        ("reason",),
+        security=True,
+        en=Text(
+            "Your walletdesk account is locked",
+            "We locked your walletdesk account to protect your money: {reason}. While it is "
+            "locked, no money can leave it. Please call our hotline on {hotline}; we will "
+            "check that it is you and help you get going again.",
+        ),
+        zh=Text(
+            "您的 walletdesk 账户已被锁定",
+            "为保护您的资金安全,我们已锁定您的 walletdesk 账户,原因:{reason}。"
+            "锁定期间资金无法转出。请致电客服热线 {hotline},核实身份后我们会协助您恢复使用。",
+        ),
+    ),
+    Template(
+        "account_frozen",
+        (),
+        security=True,
+        en=Text(
+            "Your walletdesk account is frozen",
+            "Your walletdesk account is now frozen: no money can leave it until it is "
+            "unfrozen. If you did not ask for this, or need help, call us on {hotline}.",
+        ),
+        zh=Text(
+            "您的 walletdesk 账户已冻结",
+            "您的 walletdesk 账户已冻结,解冻前资金无法转出。如非本人申请或需要帮助,请致电 {hotline}。",
+        ),
+    ),
+    Template(
+        "account_unfrozen",
+        (),
+        security=True,
+        en=Text(
+            "Your walletdesk account is unfrozen",
+            "Your walletdesk account is unfrozen and works normally again. If you did not ask "
+            "for this, freeze it again in the app and call us on {hotline}.",
+        ),
+        zh=Text(
+            "您的 walletdesk 账户已解冻",
+            "您的 walletdesk 账户已解冻,可正常使用。如非本人操作,请在 App 中重新冻结并致电 {hotline}。",
+        ),
+    ),
+    Template(
+        "large_payment",
+        ("amount", "counterparty"),
+        security=True,
+        en=Text(
+            "A large payment left your walletdesk account",
+            "{amount} was just paid from your walletdesk account to {counterparty}. If this "
+            "was not you, freeze your account in the app and call us on {hotline} at once.",
+        ),
+        zh=Text(
+            "您的 walletdesk 账户有一笔大额支出",
+            "您的 walletdesk 账户刚刚向{counterparty}支付了 {amount}。"
+            "如非本人操作,请立即在 App 中冻结账户并致电 {hotline}。",
+        ),
+    ),
+    Template(
+        "risk_hold",
+        ("amount",),
+        security=True,
+        en=Text(
+            "We paused a payment of {amount}",
+            "To keep your money safe, we paused a payment of {amount} from your walletdesk "
+            "account until we can check it with you. Please call us on {hotline}.",
+        ),
+        zh=Text(
+            "一笔 {amount} 的付款已暂停",
+            "为保障资金安全,您 walletdesk 账户的一笔 {amount} 付款已暂停处理,需要与您本人确认。"
+            "请致电 {hotline}。",
+        ),
+    ),
+    Template(
+        "registration_attempt",
+        (),
+        security=True,
+        en=Text(
+            "Someone tried to register with your details",
+            "Someone just tried to open a new walletdesk account with your phone number or "
+            "email, which already belong to your account. Nothing was changed. If it was you, "
+            "sign in instead, or reset your password if you have forgotten it.",
+        ),
+        zh=Text(
+            "有人尝试使用您的信息注册",
+            "刚刚有人尝试使用您的手机号或邮箱注册新的 walletdesk 账户,但它们已绑定您的账户,"
+            "我们未做任何更改。如是本人,请直接登录;忘记密码可以重置。",
+        ),
+    ),
+    Template(
+        "contact_summary",
+        ("case_number", "summary", "next_steps"),
+        en=Text(
+            "Your contact with walletdesk, case {case_number}",
+            "Thank you for contacting walletdesk. Here is a record of what we did.\n\n"
+            "Case number: {case_number}\nWhat we did: {summary}\nWhat happens next: "
+            "{next_steps}\n\nIf you call again about this, key in the case number and we "
+            "will carry on from here.",
+        ),
+        zh=Text(
+            "您的 walletdesk 服务记录(工单号 {case_number})",
+            "感谢您联系 walletdesk,以下是本次服务记录。\n\n工单号:{case_number}\n"
+            "处理情况:{summary}\n后续安排:{next_steps}\n\n"
+            "如就此事再次来电,请输入工单号,我们会接着为您处理。",
+        ),
+    ),
+)
+
+TEMPLATES: dict[str, Template] = {t.event: t for t in _TEMPLATES}
+
+# Params that arrive as codes and are shown in words: {param: {code: (en, zh)}}.
+_LABELS: dict[str, dict[str, tuple[str, str]]] = {
+    "purpose": {
+        "verify_contact": ("confirm your phone number or email", "验证手机号或邮箱"),
+        "verify_device": ("sign in on a new device", "在新设备上登录"),
+        "challenge": ("confirm a sensitive action", "确认一项敏感操作"),
+        "change_phone": ("change your phone number", "更换手机号"),
+        "change_email": ("change your email address", "更换邮箱"),
+        "login": ("sign in", "登录"),
+    },
+    "reason": {
+        "failed_logins": (
+            "the password was entered wrongly too many times",
+            "登录密码连续输错次数过多",
+        ),
+        "payment_pin": (
+            "the payment PIN was entered wrongly too many times",
+            "支付密码连续输错次数过多",
+        ),
+        "risk": ("we noticed unusual activity", "检测到异常活动"),
+        "reported_stolen": ("you reported your phone or card stolen", "您报告了手机或银行卡被盗"),
+    },
+    "what": {
+        "phone": ("phone number", "手机号"),
+        "email": ("email address", "邮箱"),
+    },
+}
+_DEFAULT_PURPOSE = ("verify that it is you", "进行身份验证")
+
+
+def language_of(language: str | None) -> str:
+    """The supported language closest to a customer's preference."""
+    return "zh-CN" if (language or "zh-CN").lower().startswith("zh") else "en"
+
+
+def template_for(event: str) -> Template:
+    try:
+        return TEMPLATES[event]
+    except KeyError:
+        raise ValueError(f"unknown notification event {event!r}") from None
+
+
+def check_params(event: str, params: Mapping[str, Any]) -> Template:
+    """The event's template, once `params` has every value it needs (names only in errors)."""
+    template = template_for(event)
+    missing = [name for name in template.params if params.get(name) is None]
+    if missing:
+        raise ValueError(f"notification {event!r} needs params: {', '.join(missing)}")
+    return template
+
+
+def render(event: str, params: Mapping[str, Any], language: str | None) -> Rendered:
+    template = check_params(event, params)
+    lang = language_of(language)
+    values = {name: _present(name, value, lang) for name, value in params.items()}
+    values.setdefault("hotline", get_settings().hotline_number)
+    text = template.zh if lang == "zh-CN" else template.en
+    return Rendered(lang, text.subject.format_map(values), text.body.format_map(values))
+
+
+def placeholders(text: str) -> set[str]:
+    """The field names a format string uses."""
+    return {field for _, field, _, _ in string.Formatter().parse(text) if field}
+
+
+def _present(name: str, value: Any, language: str) -> str:
+    if name in _LABELS:
+        return _label(name, str(value), language)
+    if name == "when":
+        return _local_time(value)
+    return str(value)
+
+
+def _label(name: str, code: str, language: str) -> str:
+    # A challenge's purpose carries its id ("challenge:42"); the words are the same for all.
+    key = code.split(":", 1)[0]
+    labels = _LABELS[name].get(key)
+    if labels is None:
+        if name != "purpose":
+            return code  # a caller's own readable text
+        labels = _DEFAULT_PURPOSE
+    return labels[1] if language == "zh-CN" else labels[0]
+
+
+def _local_time(value: Any) -> str:
+    """An ISO timestamp, shown in the operator's zone, to the minute."""
+    try:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is None:
+        return moment.strftime("%Y-%m-%d %H:%M")
+    local = moment.astimezone(ZoneInfo(get_settings().timezone))
+    return f"{local:%Y-%m-%d %H:%M} (UTC{local.isoformat()[-6:]})"

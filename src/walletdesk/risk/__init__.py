@@ -1,0 +1,1 @@
+"""Anomaly monitoring: pure rules, an evaluator, decisions and alerts."""

@@ -1,0 +1,69 @@
+"""Password and PIN rules (NIST SP 800-63B, OWASP ASVS V6) and the argon2id parameters."""
+
+from __future__ import annotations
+
+import pytest
+from argon2 import extract_parameters
+
+from walletdesk.identity.passwords import check_password, check_pin, hash_secret, verify_secret
+from walletdesk.kit.errors import DomainError
+
+
+@pytest.mark.parametrize(
+    ("password", "code"),
+    [
+        ("short", "password_too_short"),
+        ("1234567", "password_too_short"),
+        ("password", "password_too_common"),
+        ("Password123", "password_too_common"),
+        ("woaini1314", "password_too_common"),
+        ("88888888", "password_too_common"),
+        ("x" * 257, "password_too_long"),
+    ],
+)
+def test_weak_passwords_are_refused(password: str, code: str) -> None:
+    with pytest.raises(DomainError) as refused:
+        check_password(password)
+    assert refused.value.code == code
+
+
+def test_the_accounts_own_phone_number_is_not_a_password() -> None:
+    with pytest.raises(DomainError):
+        check_password("8613800138000", personal=("+8613800138000", None))
+
+
+@pytest.mark.parametrize(
+    "password", ["correct horse battery", "我的密码很长很长", "x" * 256, "no rules: 8 chars"]
+)
+def test_any_long_enough_uncommon_password_is_accepted(password: str) -> None:
+    check_password(password)
+
+
+def test_long_passwords_are_never_truncated() -> None:
+    base = "a-long-passphrase-" * 10
+    stored = hash_secret(base + "one")
+    assert verify_secret(stored, base + "one")
+    assert not verify_secret(stored, base + "two")
+
+
+def test_argon2id_meets_the_owasp_floor() -> None:
+    parameters = extract_parameters(hash_secret("correct horse battery"))
+    assert parameters.type.name == "ID"
+    assert parameters.memory_cost >= 19456
+    assert parameters.time_cost >= 2
+    assert parameters.parallelism == 1
+
+
+def test_a_missing_hash_never_verifies() -> None:
+    assert not verify_secret(None, "anything")
+
+
+@pytest.mark.parametrize("pin", ["12345", "1234567", "abcdef", "111111", "123456", "654321"])
+def test_weak_or_malformed_pins_are_refused(pin: str) -> None:
+    with pytest.raises(DomainError) as refused:
+        check_pin(pin)
+    assert refused.value.code == "pin_invalid"
+
+
+def test_a_reasonable_pin_is_accepted() -> None:
+    check_pin("258036")
