@@ -40,7 +40,7 @@ def run(name: str, sections: Sequence[Callable[[], Section]]) -> bool:
         result = section()
         progress.log(f"{result.title}: {time.perf_counter() - started:.0f} s")
         done.append(result)
-    Console().print(_table(name, done))
+    Console(width=max(Console().width, 110)).print(_table(name, done))
     figures = {k: round(v, 3) for s in done for k, v in s.figures.items()}
     targets = {k: v for s in done for k, v in s.targets.items()}
     met = all(figures.get(k, 0.0) >= v for k, v in targets.items())

@@ -310,10 +310,16 @@ def measure_postgres(
     for workers in WORKER_COUNTS:
         progress.log(f"PostgreSQL: {workers} workers, pgbench then group commit")
         theirs = pgbench_tps(bench_url, workers, seconds)
+        groups, requests = committer.groups, committer.requests
         ours = drive(workers, seconds, grouped)
+        per_group = (committer.requests - requests) / max(1, committer.groups - groups)
         ratio = ours / theirs
         target = verdict(ratio, POSTGRES_TARGET) if workers == 16 else ""
-        section.row(f"{workers} workers, group commit", f"{ours:,.0f} transfers/s")
+        section.row(
+            f"{workers} workers, group commit",
+            f"{ours:,.0f} transfers/s",
+            f"{per_group:.1f} transfers per transaction",
+        )
         section.row(f"{workers} clients, pgbench TPC-B-like", f"{theirs:,.0f} tps")
         section.row(f"{workers} workers, ratio", f"{ratio:.2f}", target)
         section.figures.update(

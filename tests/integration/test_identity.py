@@ -627,3 +627,20 @@ def test_login_attempts_are_rate_limited_per_account_with_retry_after(
     assert answers[10].status_code == 429
     assert answers[10].json()["code"] == "rate_limited"
     assert int(answers[10].headers["retry-after"]) > 0
+
+
+def test_nobody_can_register_away_an_operator_made_customers_number(
+    client: TestClient, db: Database, merchant: str
+) -> None:
+    phone = "+8613811110024"
+    with db.unit_of_work() as session:
+        _, token = customers.create_customer(session, "Integration", phone=phone)
+    headers = {"Authorization": f"Bearer {token}"}
+    fund(client, db, phone, 10_00)
+    answer = client.post(
+        "/v1/auth/register", json={"name": "x", "password": PASSWORD, "phone": phone}
+    )
+    assert answer.status_code == 202
+    assert events_for(db, phone)[-1] == "registration_attempt"
+    assert login(client, phone).status_code == 401  # no password was set by the attempt
+    assert pay(client, headers, "still-works", "1.00", pin=None).status_code == 201

@@ -3,7 +3,7 @@ money created or lost, a wallet spent twice, a retried payment applied twice.
 
 Threads start together on a Barrier; each transfer is its own unit of work, as a request is.
 Every test runs on SQLite and on PostgreSQL (through the `database_url` fixture). The pool is
-kept small so that the PostgreSQL server's connection limit holds with xdist workers alongside.
+kept small on PostgreSQL so that the server's connection limit holds with xdist workers alongside.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ BARRIER_TIMEOUT = 120  # only a safety net against a hung run; nothing waits on 
 
 
 @pytest.fixture
-def books(database_url: str) -> Iterator[Database]:
-    db = Database(database_url, pool_size=10)
+def ledger_db(database_url: str) -> Iterator[Database]:
+    # SQLite has no connection limit: one connection per thread, waiting on its busy timeout.
+    db = Database(database_url, pool_size=50 if database_url.startswith("sqlite") else 10)
     yield db
     db.dispose()
 
@@ -132,9 +133,9 @@ def bank_writer(db: Database, accounts: list[int], seed: int) -> list[tuple[int,
     return applied
 
 
-def test_concurrent_transfers_never_create_lose_or_overdraw_money(books: Database) -> None:
-    accounts = open_accounts(books, *(f"bank-{n}" for n in range(ACCOUNTS)))
-    fund(books, accounts, OPENING)
+def test_concurrent_transfers_never_create_lose_or_overdraw_money(ledger_db: Database) -> None:
+    accounts = open_accounts(ledger_db, *(f"bank-{n}" for n in range(ACCOUNTS)))
+    fund(ledger_db, accounts, OPENING)
     writers_left = [WRITERS]
     lock = threading.Lock()
     writers_done = threading.Event()
@@ -142,7 +143,7 @@ def test_concurrent_transfers_never_create_lose_or_overdraw_money(books: Databas
 
     def writer(seed: int) -> list[tuple[int, int, int]]:
         try:
-            return bank_writer(books, accounts, seed)
+            return bank_writer(ledger_db, accounts, seed)
         finally:
             with lock:
                 writers_left[0] -= 1
@@ -151,7 +152,7 @@ def test_concurrent_transfers_never_create_lose_or_overdraw_money(books: Databas
 
     def reader() -> list[tuple[int, int, int]]:
         while not writers_done.is_set() or not reads[0]:
-            snapshot = balances(books, accounts)
+            snapshot = balances(ledger_db, accounts)
             assert sum(snapshot) == ACCOUNTS * OPENING, snapshot
             assert min(snapshot) >= 0, snapshot
             reads[0] += 1
@@ -165,27 +166,29 @@ def test_concurrent_transfers_never_create_lose_or_overdraw_money(books: Databas
     for debit, credit, amount in applied:
         expected[debit] -= amount
         expected[credit] += amount
-    assert balances(books, accounts) == [expected[a] for a in accounts]
-    assert problems(books) == []
+    assert balances(ledger_db, accounts) == [expected[a] for a in accounts]
+    assert problems(ledger_db) == []
 
 
 # --- (b) double spend -----------------------------------------------------------------------
 
 
-def test_a_full_balance_can_be_spent_only_once(books: Database) -> None:
-    spender, *payees = open_accounts(books, "spender", "payee-0", "payee-1", "payee-2", "payee-3")
-    fund(books, [spender], 5_000)
+def test_a_full_balance_can_be_spent_only_once(ledger_db: Database) -> None:
+    spender, *payees = open_accounts(
+        ledger_db, "spender", "payee-0", "payee-1", "payee-2", "payee-3"
+    )
+    fund(ledger_db, [spender], 5_000)
 
     outcomes = run_together(
-        100, lambda i: post(books, move(f"spend-{i}", spender, payees[i % 4], 5_000))[0]
+        100, lambda i: post(ledger_db, move(f"spend-{i}", spender, payees[i % 4], 5_000))[0]
     )
 
     results = [o.result for o in outcomes]
     assert results.count(Result.OK) == 1
     assert results.count(Result.INSUFFICIENT_FUNDS) == 99
-    assert balances(books, [spender]) == [0]
-    assert sum(balances(books, payees)) == 5_000
-    assert problems(books) == []
+    assert balances(ledger_db, [spender]) == [0]
+    assert sum(balances(ledger_db, payees)) == 5_000
+    assert problems(ledger_db) == []
 
 
 # --- (c) one external id, many senders ------------------------------------------------------
@@ -197,51 +200,51 @@ def transfers_named(db: Database, external_id: str) -> int:
         return session.scalar(query.where(Transfer.external_id == external_id)) or 0
 
 
-def test_a_retried_transfer_sent_fifty_times_at_once_applies_once(books: Database) -> None:
-    payer, payee = open_accounts(books, "payer", "payee")
-    fund(books, [payer], 10_000)
+def test_a_retried_transfer_sent_fifty_times_at_once_applies_once(ledger_db: Database) -> None:
+    payer, payee = open_accounts(ledger_db, "payer", "payee")
+    fund(ledger_db, [payer], 10_000)
 
-    outcomes = run_together(50, lambda _: post(books, move("pay-1", payer, payee, 1_000))[0])
+    outcomes = run_together(50, lambda _: post(ledger_db, move("pay-1", payer, payee, 1_000))[0])
 
     results = [o.result for o in outcomes]
     assert results.count(Result.OK) == 1
     assert results.count(Result.EXISTS) == 49
     assert len({o.transfer_id for o in outcomes}) == 1
-    assert transfers_named(books, "pay-1") == 1
-    assert balances(books, [payer, payee]) == [9_000, 1_000]
-    assert problems(books) == []
+    assert transfers_named(ledger_db, "pay-1") == 1
+    assert balances(ledger_db, [payer, payee]) == [9_000, 1_000]
+    assert problems(ledger_db) == []
 
 
 def test_one_id_sent_at_once_for_different_transfers_applies_one_of_them(
-    books: Database,
+    ledger_db: Database,
 ) -> None:
     # No two requests share an account, so no row lock orders them: only the unique external id.
-    payers = open_accounts(books, *(f"payer-{i}" for i in range(20)))
-    payees = open_accounts(books, *(f"payee-{i}" for i in range(20)))
-    fund(books, payers, 1_000)
+    payers = open_accounts(ledger_db, *(f"payer-{i}" for i in range(20)))
+    payees = open_accounts(ledger_db, *(f"payee-{i}" for i in range(20)))
+    fund(ledger_db, payers, 1_000)
 
     outcomes = run_together(
-        20, lambda i: post(books, move("clash", payers[i], payees[i], 100 + i))[0]
+        20, lambda i: post(ledger_db, move("clash", payers[i], payees[i], 100 + i))[0]
     )
 
     results = [o.result for o in outcomes]
     assert results.count(Result.OK) == 1
     assert results.count(Result.EXISTS_WITH_DIFFERENT_FIELDS) == 19
-    assert transfers_named(books, "clash") == 1
+    assert transfers_named(ledger_db, "clash") == 1
     winner = results.index(Result.OK)
-    assert balances(books, [payers[winner], payees[winner]]) == [900 - winner, 100 + winner]
-    assert sum(balances(books, payees)) == 100 + winner
-    assert problems(books) == []
+    assert balances(ledger_db, [payers[winner], payees[winner]]) == [900 - winner, 100 + winner]
+    assert sum(balances(ledger_db, payees)) == 100 + winner
+    assert problems(ledger_db) == []
 
 
-def test_a_hold_captured_and_voided_at_once_resolves_once(books: Database) -> None:
-    payer, shop = open_accounts(books, "payer", "shop")
-    fund(books, [payer], 10_000)
+def test_a_hold_captured_and_voided_at_once_resolves_once(ledger_db: Database) -> None:
+    payer, shop = open_accounts(ledger_db, "payer", "shop")
+    fund(ledger_db, [payer], 10_000)
     hold = TransferRequest("hold-1", payer, shop, 6_000, "CNY", "test", phase=Phase.PENDING)
-    assert post(books, hold)[0].result is Result.OK
+    assert post(ledger_db, hold)[0].result is Result.OK
 
     outcomes = run_together(
-        20, lambda i: post(books, resolve_pending(f"end-{i}", "hold-1", void=i % 2 == 1))[0]
+        20, lambda i: post(ledger_db, resolve_pending(f"end-{i}", "hold-1", void=i % 2 == 1))[0]
     )
 
     results = [o.result for o in outcomes]
@@ -249,8 +252,8 @@ def test_a_hold_captured_and_voided_at_once_resolves_once(books: Database) -> No
     voided = results.index(Result.OK) % 2 == 1
     refusal = Result.PENDING_ALREADY_VOIDED if voided else Result.PENDING_ALREADY_POSTED
     assert results.count(refusal) == 19
-    assert balances(books, [payer, shop]) == ([10_000, 0] if voided else [4_000, 6_000])
-    with books.unit_of_work() as session:
+    assert balances(ledger_db, [payer, shop]) == ([10_000, 0] if voided else [4_000, 6_000])
+    with ledger_db.unit_of_work() as session:
         assert ledger.pending_transfers(session, payer) == []
         assert ledger.get_account(session, payer).pending_debits == 0
-    assert problems(books) == []
+    assert problems(ledger_db) == []

@@ -18,6 +18,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from fastapi.testclient import TestClient
 from tests.integration.wallet_support import (
     CARD_NO_FUNDS,
     DECLINED,
@@ -469,3 +470,23 @@ def test_exchanging_usd_to_cny_at_the_configured_rate(
         (wallet_of(person, "CNY"), received),
     ]
     assert books.verify() == []
+
+
+def test_the_recipient_sees_who_sent_the_money(
+    client: TestClient, customer: Callable[..., Person], books: Books
+) -> None:
+    sender = customer("王小明")
+    recipient = customer("李娜", phone="+8613900139000")
+    books.fund(sender.id, 100_00)
+    sent = client.post(
+        "/v1/transfers",
+        json={"to": "13900139000", "amount": "12.00", "currency": "CNY"},
+        headers={**sender.auth, "Idempotency-Key": "gift"},
+    ).json()
+    assert sent["counterparty"] == "1390****9000"  # as the sender typed it, masked
+    received = client.get(f"/v1/transactions/{sent['number']}", headers=recipient.auth).json()
+    assert (received["direction"], received["counterparty"]) == ("in", "王小明")
+    statement = client.get(
+        "/v1/statements/CNY.csv?since=2000-01-01&until=2100-01-01", headers=recipient.auth
+    ).text
+    assert "王小明" in statement and "****" not in statement

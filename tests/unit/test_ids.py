@@ -80,12 +80,6 @@ def test_wrong_shapes_are_not_numbers(text: str) -> None:
     assert not is_valid_number(text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG in kit/ids.py: str.isdigit() admits '²' but int('²') raises, so a looked-up "
-    "number like this crashes (500) instead of being reported invalid",
-)
 def test_unicode_digit_lookalikes_are_refused_not_crashed_on() -> None:
     assert not is_valid_number("²" * TRANSACTION_NUMBER_LENGTH)
 

@@ -60,10 +60,11 @@ def check(
             return DomainError("contact_not_verified")
         if not sessions.device_verified(session, auth):
             return DomainError("device_not_verified")
-        if movement.kind != "card_added" and (
-            refusal := identity.check_payment_pin(session, auth.customer_id, pin)
-        ):
-            return refusal
+    # A PIN, once set (through the app or by an operator-made customer), is always asked.
+    has_pin = credential is not None and credential.pin_hash is not None
+    needs_pin = (interactive or has_pin) and movement.kind != "card_added"
+    if needs_pin and (refusal := identity.check_payment_pin(session, auth.customer_id, pin)):
+        return refusal
     action = _assess(session, auth, movement, credential)
     if action == "lock":
         return DomainError("account_locked")

@@ -44,6 +44,10 @@ def now() -> datetime:
     return _current.now()
 
 
+def current() -> Clock:
+    return _current
+
+
 def use_clock(clock: Clock) -> Clock:
     """Install `clock` for the whole process; returns the previous one so tests can restore it."""
     global _current

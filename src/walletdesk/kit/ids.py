@@ -32,7 +32,8 @@ def damm_digit(digits: str) -> int:
 
 
 def is_valid_number(text: str, length: int = TRANSACTION_NUMBER_LENGTH) -> bool:
-    return len(text) == length and text.isdigit() and damm_digit(text) == 0
+    # isascii: str.isdigit() also admits characters such as "²" that int() refuses.
+    return len(text) == length and text.isascii() and text.isdigit() and damm_digit(text) == 0
 
 
 def new_number(length: int = TRANSACTION_NUMBER_LENGTH) -> str:

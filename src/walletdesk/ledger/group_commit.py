@@ -25,9 +25,10 @@ from walletdesk.ledger import service as ledger
 from walletdesk.ledger.service import Outcome, TransferRequest
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Submission:
     requests: tuple[TransferRequest, ...]
+    woken: threading.Event = field(default_factory=threading.Event)  # done, or handed the lead
     done: bool = False
     outcomes: list[Outcome] = field(default_factory=list)
     error: BaseException | None = None
@@ -38,14 +39,22 @@ class _Submission:
 
 
 class GroupCommitter:
-    """Thread-safe front door to `ledger.service.post` that shares transactions between callers."""
+    """Thread-safe front door to `ledger.service.post` that shares transactions between callers.
+
+    The leader is always the caller whose submission heads the queue, so its own requests are
+    in the group it commits. Each waiting caller sleeps on its own event: a finished group wakes
+    only its members and the next leader, never the whole crowd.
+    """
 
     def __init__(self, db: Database, max_batch: int | None = None) -> None:
         self.db = db
         self.max_batch = max_batch or get_settings().group_commit_max_batch
+        self._lock = threading.Lock()
         self._queue: deque[_Submission] = deque()
-        self._changed = threading.Condition()
-        self._leading = False
+        self._leading = False  # False only while the queue is empty
+        # Committed so far (written by the leader only): requests / groups is the batching won.
+        self.groups = 0
+        self.requests = 0
 
     def submit(self, requests: TransferRequest | Sequence[TransferRequest]) -> list[Outcome]:
         """Post `requests` (one, or a small batch) and return their outcomes once committed."""
@@ -53,35 +62,50 @@ class GroupCommitter:
         if not batch:
             return []
         mine = _Submission(batch)
-        with self._changed:
+        with self._lock:
             self._queue.append(mine)
-        while True:
-            group = self._wait_or_lead(mine)
-            if group is None:
-                if mine.error is not None:
-                    raise mine.error
-                return mine.outcomes
-            try:
-                self._flush(group)
-            finally:
-                with self._changed:
-                    self._leading = False
-                    self._changed.notify_all()
+            follow, self._leading = self._leading, True
+        if follow:
+            self._await_turn(mine)
+        if not mine.done:
+            self._lead()
+        if mine.error is not None:
+            raise mine.error
+        return mine.outcomes
 
     def queued(self) -> int:
         """Submissions waiting for a group (for metrics, and for tests to line callers up)."""
-        with self._changed:
+        with self._lock:
             return len(self._queue)
 
-    def _wait_or_lead(self, mine: _Submission) -> list[_Submission] | None:
-        """None once `mine` is done; otherwise the group this caller now leads."""
-        with self._changed:
-            while self._leading and not mine.done:
-                self._changed.wait()
-            if mine.done:
-                return None
-            self._leading = True
-            return self._take()
+    def _await_turn(self, mine: _Submission) -> None:
+        try:
+            mine.woken.wait()
+        except BaseException:
+            # Interrupted (Ctrl-C in the main thread): withdraw if still waiting; a lead already
+            # handed over must still be taken, or every caller behind it would wait forever.
+            with self._lock:
+                withdrawn = not mine.woken.is_set() and mine in self._queue
+                if withdrawn:
+                    self._queue.remove(mine)
+            if not withdrawn and mine.woken.is_set() and not mine.done:
+                self._lead()
+            raise
+
+    def _lead(self) -> None:
+        """Commit one group, wake its callers, and hand the lead to the next in line."""
+        with self._lock:
+            group = self._take()
+        try:
+            self._flush(group)
+        finally:
+            for submission in group:
+                submission.woken.set()
+            with self._lock:
+                if self._queue:
+                    self._queue[0].woken.set()
+                else:
+                    self._leading = False
 
     def _take(self) -> list[_Submission]:
         """The longest queue prefix that fits in one post() with unchanged meaning."""
@@ -114,6 +138,8 @@ class GroupCommitter:
                 submission.error = error
                 submission.done = True
             return
+        self.groups += 1
+        self.requests += len(outcomes)
         start = 0
         for submission in group:
             end = start + len(submission.requests)

@@ -140,6 +140,14 @@ class WalletTransaction(Base):
     exchange_rate: Mapped[str | None] = mapped_column(String(40), default=None)
     description: Mapped[str | None] = mapped_column(String(200), default=None)
     counterparty_label: Mapped[str | None] = mapped_column(String(200), default=None)
+    # Who sent a transfer, as its recipient sees them (counterparty_label is the sender's view).
+    sender_label: Mapped[str | None] = mapped_column(String(200), default=None)
+
+    def counterparty_for(self, viewer_id: int) -> str | None:
+        if self.kind == TxnKind.TRANSFER and self.customer_id != viewer_id:
+            return self.sender_label
+        return self.counterparty_label
+
     failure_code: Mapped[str | None] = mapped_column(String(40), default=None)
     # What the failure depended on (balance at the time, the limit...), for explanations.
     failure_params: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)

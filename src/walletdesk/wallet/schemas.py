@@ -136,7 +136,7 @@ def transaction_out(txn: WalletTransaction, viewer_id: int, language: str) -> di
         **money_fields("amount", txn.amount, txn.currency),
         **money_fields("fee", txn.fee, txn.currency),
         **money_fields("refunded_amount", txn.refunded_amount, txn.currency),
-        "counterparty": txn.counterparty_label,
+        "counterparty": txn.counterparty_for(viewer_id),
         "description": txn.description,
         "created_at": _iso(txn.created_at),
         "updated_at": _iso(txn.updated_at),

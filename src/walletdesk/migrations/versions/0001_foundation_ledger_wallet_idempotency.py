@@ -358,6 +358,7 @@ def upgrade() -> None:
         sa.Column("exchange_rate", sa.String(length=40), nullable=True),
         sa.Column("description", sa.String(length=200), nullable=True),
         sa.Column("counterparty_label", sa.String(length=200), nullable=True),
+        sa.Column("sender_label", sa.String(length=200), nullable=True),
         sa.Column("failure_code", sa.String(length=40), nullable=True),
         sa.Column("failure_params", sa.JSON(), nullable=True),
         sa.Column("request_key", sa.String(length=300), nullable=True),
@@ -462,8 +463,11 @@ _POSTGRES_GUARDS = [
          END IF;
          RETURN NULL;
        END $$""",
-    """CREATE TRIGGER ledger_entries_balanced AFTER INSERT ON ledger_entries
-       FOR EACH ROW WHEN (NEW.leg = 2) EXECUTE FUNCTION ledger_check_balanced()""",
+    # Checked at COMMIT, so a transfer missing a leg is refused too (SQLite cannot defer: there
+    # the second leg is checked as it is written, and `walletdesk db verify` finds a lone leg).
+    """CREATE CONSTRAINT TRIGGER ledger_entries_balanced AFTER INSERT ON ledger_entries
+       DEFERRABLE INITIALLY DEFERRED
+       FOR EACH ROW EXECUTE FUNCTION ledger_check_balanced()""",
     """CREATE TRIGGER ledger_entries_immutable BEFORE UPDATE OR DELETE ON ledger_entries
        FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()""",
     """CREATE TRIGGER ledger_transfers_immutable BEFORE UPDATE OR DELETE ON ledger_transfers

@@ -66,8 +66,12 @@ def create_customer(
     session.flush()
     for currency in currencies:
         ensure_wallet(session, customer.id, check_currency(currency))
-    from walletdesk.identity.service import issue_api_session  # identity builds on wallet
+    from walletdesk.identity.service import credential_of, issue_api_session  # identity is above
 
+    # The operator vouches for the contacts: nobody can later "register" them away.
+    credential = credential_of(session, customer.id)
+    credential.phone_verified_at = customer.created_at if phone else None
+    credential.email_verified_at = customer.created_at if email else None
     return customer, issue_api_session(session, customer.id, label="operator", token=token)
 
 

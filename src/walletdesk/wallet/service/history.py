@@ -136,25 +136,27 @@ def statement(
         )
         .order_by(Entry.id)
     ).all()
-    numbers = {row.external_id.split(":")[1] for row in rows if row.external_id.startswith("txn:")}
-    labels = dict(
-        session.execute(
-            select(WalletTransaction.number, WalletTransaction.counterparty_label).where(
-                WalletTransaction.number.in_(numbers)
-            )
-        ).all()
-    )
+    numbers = {_number_of(row.external_id) for row in rows} - {""}
+    transactions = session.execute(
+        select(WalletTransaction).where(WalletTransaction.number.in_(numbers))
+    ).scalars()
+    labels = {t.number: t.counterparty_for(customer_id) or "" for t in transactions}
     return [
         StatementLine(
             row.created_at,
-            row.external_id.split(":")[1] if row.external_id.startswith("txn:") else "",
+            _number_of(row.external_id),
             row.kind,
             row.amount,
             row.balance_after,
-            labels.get(row.external_id.split(":")[1], "") or "",
+            labels.get(_number_of(row.external_id), ""),
         )
         for row in rows
     ]
+
+
+def _number_of(external_id: str) -> str:
+    """The wallet transaction behind a ledger transfer ("txn:<number>[:leg]"), if any."""
+    return external_id.split(":")[1] if external_id.startswith("txn:") else ""
 
 
 def statement_csv(lines: Iterable[StatementLine], currency: str) -> str:

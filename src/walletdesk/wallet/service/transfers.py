@@ -61,6 +61,7 @@ def send(
         currency=currency,
         description=note,
         counterparty_label=mask_recipient(to.strip()),
+        sender_label=sender.display_name,
         request_key=request_key,
     )
     if recipient is None:
