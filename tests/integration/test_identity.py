@@ -644,3 +644,53 @@ def test_nobody_can_register_away_an_operator_made_customers_number(
     assert events_for(db, phone)[-1] == "registration_attempt"
     assert login(client, phone).status_code == 401  # no password was set by the attempt
     assert pay(client, headers, "still-works", "1.00", pin=None).status_code == 201
+
+
+def test_changing_the_phone_needs_both_the_old_and_the_new_number_and_tells_the_old_one(
+    client: TestClient, db: Database
+) -> None:
+    old, new = "+8613811110025", "+8613811110026"
+    headers = signed_in(client, db, old)
+    body = {"phone": new}
+    keyed = {**headers, "Idempotency-Key": "new-phone"}
+    asked = client.post("/v1/account/contact", json=body, headers=keyed)
+    pass_challenge(client, db, old, asked, headers)
+    assert client.post("/v1/account/contact", json=body, headers=keyed).status_code == 202
+    wrong = client.post(
+        "/v1/account/contact/confirm", json={"what": "phone", "code": "000000"}, headers=headers
+    )
+    assert wrong.status_code == 422
+    code = latest_secret(db, new)
+    done = client.post(
+        "/v1/account/contact/confirm", json={"what": "phone", "code": code}, headers=headers
+    )
+    assert done.json()["phone"] == new
+    assert events_for(db, old)[-1] == "contact_changed"
+    assert "contact_changed" in events_for(db, new)
+    assert login(client, new).status_code == 200
+
+
+def test_a_large_payment_always_tells_the_customer(
+    client: TestClient, db: Database, merchant: str
+) -> None:
+    phone = "+8613811110027"
+    with db.unit_of_work() as session:
+        _, token = customers.create_customer(session, "Big Spender", phone=phone)
+    headers = {"Authorization": f"Bearer {token}"}
+    fund(client, db, phone, 20_000_00)
+    assert pay(client, headers, "small", "100.00", pin=None).status_code == 201
+    assert "large_payment" not in events_for(db, phone)
+    assert pay(client, headers, "large", "6000.00", pin=None).status_code == 201
+    assert events_for(db, phone)[-1] == "large_payment"
+
+
+def test_a_forgotten_pin_is_reset_only_with_a_second_factor(
+    client: TestClient, db: Database
+) -> None:
+    phone = "+8613811110028"
+    headers = signed_in(client, db, phone)
+    keyed = {**headers, "Idempotency-Key": "new-pin"}
+    asked = client.post("/v1/auth/pin", json={"pin": "975318"}, headers=keyed)
+    pass_challenge(client, db, phone, asked, headers)
+    assert client.post("/v1/auth/pin", json={"pin": "975318"}, headers=keyed).status_code == 200
+    assert events_for(db, phone)[-1] == "pin_changed"

@@ -173,6 +173,16 @@ class PinIn(In):
     pin: str = Field(min_length=6, max_length=6, repr=False)
 
 
+class ContactIn(In):
+    phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=254)
+
+
+class ContactConfirmIn(In):
+    what: Literal["phone", "email"]
+    code: str = Field(min_length=1, max_length=12)
+
+
 class FreezeIn(In):
     reason: str = Field(default="frozen by the customer", max_length=200)
 
@@ -283,6 +293,7 @@ def reset_password(request: Request, body: ResetIn) -> dict[str, str]:
 
 @router.post("/auth/password/change")
 def change_password(request: Request, body: ChangePasswordIn, caller: CallerDep) -> dict[str, str]:
+    _step_up_if(request, caller, body, "change_password", lambda _s: False, credential_change=True)
     committing(
         db_of(request),
         lambda s: identity.change_password(
@@ -300,12 +311,11 @@ def set_pin(request: Request, body: PinIn, caller: CallerDep) -> Response:
         identity.set_pin(session, caller.customer_id, body.pin)
         return 200, {"status": "pin_set"}
 
+    with db_of(request).unit_of_work() as session:
+        changing = identity.credential_of(session, caller.customer_id).pin_hash is not None
+    # Setting the first PIN is part of signing up; changing one is a credential change.
     _step_up_if(
-        request,
-        caller,
-        body,
-        "change_pin",
-        lambda s: identity.credential_of(s, caller.customer_id).pin_hash is not None,
+        request, caller, body, "change_pin", lambda _s: changing, credential_change=changing
     )
     return run_idempotent(request, f"customer:{caller.customer_id}", body, operation)
 
@@ -372,6 +382,30 @@ def revoke_device(request: Request, device_id: int, caller: CallerDep) -> Respon
     return run_idempotent(request, f"customer:{caller.customer_id}", None, operation)
 
 
+@router.post("/account/contact", status_code=202)
+def change_contact(request: Request, body: ContactIn, caller: CallerDep) -> Response:
+    """Change the phone or email: a second factor on the current one, then a code to the new."""
+
+    def operation(session: Session, _key: str) -> tuple[int, Any]:
+        identity.start_contact_change(
+            session, caller.customer_id, phone=body.phone, email=body.email
+        )
+        return 202, {"status": "code_sent"}
+
+    _step_up_if(request, caller, body, "change_contact", lambda _s: True, credential_change=True)
+    return run_idempotent(request, f"customer:{caller.customer_id}", body, operation)
+
+
+@router.post("/account/contact/confirm")
+def confirm_contact(request: Request, body: ContactConfirmIn, caller: CallerDep) -> dict[str, Any]:
+    limit(request, "otp.verify", f"customer:{caller.customer_id}")
+    customer = committing(
+        db_of(request),
+        lambda s: identity.confirm_contact_change(s, caller.customer_id, body.what, body.code),
+    )
+    return {"status": "changed", "phone": customer.phone, "email": customer.email}
+
+
 @router.post("/account/freeze")
 def freeze(request: Request, body: FreezeIn, caller: CallerDep) -> Response:
     """ "I lost my phone": stops all outgoing money at once, at any hour."""
@@ -405,12 +439,23 @@ def _step_up_if(
     body: BaseModel | None,
     purpose: str,
     needed: Callable[[Session], bool],
+    *,
+    credential_change: bool = False,
 ) -> None:
+    """Raise verification_required (with a new or the open challenge) unless it was passed.
+
+    A credential change also goes past the risk engine, which may refuse it or ask for the
+    second factor where `needed` would not.
+    """
     digest = request_digest(request, body)
 
     def work(session: Session) -> DomainError | None:
         auth = auth_of(session, caller)
-        if not needed(session) or identity.passed_challenge(session, auth, digest):
+        risk = guard.check_credential_change(session, auth) if credential_change else None
+        if isinstance(risk, DomainError):
+            return risk
+        wanted = risk == "challenge" or needed(session)
+        if not wanted or identity.passed_challenge(session, auth, digest):
             return None
         pending = identity.challenge(
             session, auth, purpose=purpose, reason=purpose, request_digest=digest

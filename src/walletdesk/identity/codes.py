@@ -54,8 +54,8 @@ def send(
     return record
 
 
-def check(session: Session, customer_id: int, purpose: str, code: str) -> bool:
-    """True once for the right code; every miss counts, and the fifth voids the code."""
+def check(session: Session, customer_id: int, purpose: str, code: str) -> OneTimeCode | None:
+    """The code's record, once, for the right code; every miss counts, the fifth voids it."""
     now = clock.now()
     live = session.execute(
         select(OneTimeCode)
@@ -69,14 +69,14 @@ def check(session: Session, customer_id: int, purpose: str, code: str) -> bool:
         .limit(1)
     ).scalar_one_or_none()
     if live is None or as_utc(live.expires_at) <= now:
-        return False
+        return None
     if same(live.code_hash, token_hash(f"{purpose}:{code.strip()}")):
         live.used_at = now
-        return True
+        return live
     live.attempts += 1
     if live.attempts >= MAX_GUESSES:
         live.voided_at = now
-    return False
+    return None
 
 
 def _void_live(session: Session, customer_id: int, purpose: str) -> None:

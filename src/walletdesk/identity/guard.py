@@ -20,6 +20,7 @@ from walletdesk.identity import sessions
 from walletdesk.identity.models import AuthSession, Credential, Device
 from walletdesk.kit import clock
 from walletdesk.kit.errors import DomainError, define
+from walletdesk.wallet.service.common import large_amount
 
 define(
     "risk_declined",
@@ -66,12 +67,8 @@ def check(
     if needs_pin and (refusal := identity.check_payment_pin(session, auth.customer_id, pin)):
         return refusal
     action = _assess(session, auth, movement, credential)
-    if action == "lock":
-        return DomainError("account_locked")
-    if action == "decline":
-        return DomainError("risk_declined")
-    if action == "hold":
-        return DomainError("held_for_review")
+    if refusal := _refusal(action):
+        return refusal
     if not interactive and action != "challenge":
         return None
     reason = _step_up_reason(session, auth, movement, action)
@@ -84,6 +81,25 @@ def check(
     return DomainError("verification_required", challenge_id=pending.id, reason=reason)
 
 
+def check_credential_change(session: Session, auth: AuthSession) -> DomainError | str | None:
+    """The risk engine's view of a password, PIN, phone or email change: a refusal, "challenge",
+    or None when nothing stands in the way."""
+    credential = session.get(Credential, auth.customer_id)
+    movement = Movement("credential_change", None, None, "")
+    action = _assess(session, auth, movement, credential)
+    if refusal := _refusal(action):
+        return refusal
+    return "challenge" if action == "challenge" else None
+
+
+def _refusal(action: str) -> DomainError | None:
+    return {
+        "lock": DomainError("account_locked"),
+        "decline": DomainError("risk_declined"),
+        "hold": DomainError("held_for_review"),
+    }.get(action)
+
+
 def _step_up_reason(
     session: Session, auth: AuthSession, movement: Movement, action: str
 ) -> str | None:
@@ -91,7 +107,7 @@ def _step_up_reason(
         return "risk"
     if movement.kind == "card_added":
         return "add_card"
-    threshold = identity.step_up_threshold(movement.currency) if movement.currency else None
+    threshold = large_amount(movement.currency) if movement.currency else None
     if threshold is not None and movement.amount is not None and movement.amount >= threshold:
         return "large_amount"
     device = session.get(Device, auth.device_id) if auth.device_id else None

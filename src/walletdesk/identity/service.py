@@ -39,7 +39,6 @@ from walletdesk.kit.crypto import (
     token_hash,
 )
 from walletdesk.kit.errors import DomainError, define
-from walletdesk.kit.money import parse_amount
 from walletdesk.wallet.models import Customer, CustomerStatus
 from walletdesk.wallet.rules import normalize_email, normalize_phone
 from walletdesk.wallet.service.common import ensure_wallet
@@ -682,11 +681,6 @@ def _second_factor_ok(session: Session, credential: Credential, code: str | None
 # --- step-up challenges ----------------------------------------------------------------------------
 
 
-def step_up_threshold(currency: str) -> int | None:
-    text = get_settings().step_up_thresholds.get(currency)
-    return parse_amount(text, currency) if text else None
-
-
 def challenge(
     session: Session, auth: AuthSession, *, purpose: str, reason: str, request_digest: str
 ) -> Challenge:
@@ -792,6 +786,56 @@ def answer_challenge(
         method=method,
     )
     return record
+
+
+# --- changing phone or email -----------------------------------------------------------------
+
+
+def start_contact_change(
+    session: Session, customer_id: int, *, phone: str | None, email: str | None
+) -> None:
+    """Send a code to the new phone or email; it changes once that code comes back.
+
+    The caller has already passed a step-up challenge on the current contact.
+    """
+    if bool(phone) == bool(email):
+        raise DomainError("contact_required")
+    new = normalize_phone(phone) if phone else normalize_email(email or "")
+    clash = find_by_login(session, new)
+    if clash is not None and clash.id != customer_id:
+        raise DomainError("customer_exists")
+    what = "phone" if phone else "email"
+    codes.send(session, customer_id, f"change_{what}", "sms" if phone else "email", new)
+
+
+def confirm_contact_change(
+    session: Session, customer_id: int, what: str, code: str
+) -> Customer | DomainError:
+    confirmed = codes.check(session, customer_id, f"change_{what}", code)
+    if confirmed is None:
+        return DomainError("code_invalid")
+    customer = session.get(Customer, customer_id)
+    assert customer is not None
+    old = customer.phone if what == "phone" else customer.email
+    channel = "sms" if what == "phone" else "email"
+    if what == "phone":
+        customer.phone = confirmed.destination
+    else:
+        customer.email = confirmed.destination
+    credential = credential_of(session, customer_id)
+    now = clock.now()
+    if what == "phone":
+        credential.phone_verified_at = now
+    else:
+        credential.email_verified_at = now
+    from walletdesk.notify.service import notify
+
+    # Both the old and the new address hear of it: the old one is how a victim finds out.
+    notify(session, customer_id, "contact_changed", {"what": what}, channels=("inapp", channel))
+    if old:
+        notify(session, customer_id, "contact_changed", {"what": what}, channels=(channel,), to=old)
+    _audit(session, f"customer:{customer_id}", f"{what}.changed", f"customer:{customer_id}")
+    return customer
 
 
 # --- freezing ------------------------------------------------------------------------------------

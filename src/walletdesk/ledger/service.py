@@ -13,13 +13,15 @@ about what a batch of one does, which is what lets callers group-commit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Row, bindparam, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from walletdesk.db import get_or_create, is_sqlite
@@ -128,28 +130,36 @@ def post(session: Session, requests: Sequence[TransferRequest]) -> list[Outcome]
     # savepoint (two more statements); as its first work, rolling back the whole is the same.
     session.flush()
     alone = not session.in_transaction()
+    check_existing = False  # first guess that every id is new (see _post_once)
     for attempt in range(3):
         try:
             if alone:
-                return _post_once(session, requests)
+                return _post_once(session, requests, check_existing)
             with session.begin_nested():
-                return _post_once(session, requests)
+                return _post_once(session, requests, check_existing)
         except (_RetryBatch, IntegrityError):
             # Only a duplicate external_id or pending resolution can get here; retrying sees it.
             if alone:
                 session.rollback()
             if attempt == 2:
                 raise
+            check_existing = True
     raise AssertionError("unreachable")
 
 
-def _post_once(session: Session, requests: Sequence[TransferRequest]) -> list[Outcome]:
+def _post_once(
+    session: Session, requests: Sequence[TransferRequest], check_existing: bool
+) -> list[Outcome]:
+    """Evaluate and write the batch. Without `check_existing` it saves a query by assuming no
+    id was used before; a wrong guess shows as a request that did not apply (evaluated again
+    here, with the ids read, before anything is written) or as a duplicate key when writing
+    (post() then retries)."""
     pending_refs = {r.pending_external_id for r in requests if r.pending_external_id}
     pendings = _load_pendings(session, pending_refs)
     account_ids = {a for r in requests for a in (r.debit_account_id, r.credit_account_id) if a}
     account_ids |= {a for p in pendings.values() for a in (p.debit_account_id, p.credit_account_id)}
     accounts = _lock_accounts(session, account_ids)
-    existing = _load_existing(session, {r.external_id for r in requests})
+    existing = _load_existing(session, {r.external_id for r in requests}) if check_existing else {}
     _mark_resolved(session, pendings)
 
     outcomes: list[Outcome | None] = [None] * len(requests)
@@ -205,6 +215,8 @@ def _post_once(session: Session, requests: Sequence[TransferRequest]) -> list[Ou
                 failure[1] if index == failure[0] else Result.LINKED_EVENT_FAILED
             )
 
+    if not check_existing and any(o is not None for o in outcomes):
+        return _post_once(session, requests, check_existing=True)
     ids = _write(session, planned, accounts, pendings)
     written: dict[str, int] = {}
     for plan, transfer_id in zip(planned, ids, strict=True):
@@ -470,61 +482,119 @@ def _write(
     if not planned:
         return []
     now = clock.now()
-    ids: list[int] = []
     rows = [_transfer_row(plan.request, pendings, now) for plan in planned]
     in_batch_refs = any(
         row["pending_id"] is None and row["phase"] in (Phase.POST, Phase.VOID) for row in rows
     )
     if in_batch_refs:
-        # A pending and its resolution in one batch: the pending's id must exist first.
-        for plan, row in zip(planned, rows, strict=True):
-            if row["phase"] in (Phase.POST, Phase.VOID) and row["pending_id"] is None:
-                row["pending_id"] = pendings[plan.request.pending_external_id or ""].transfer_id
-            new_id = session.execute(_INSERT_TRANSFERS, [row]).scalar_one()
-            ids.append(new_id)
-            _remember_pending_id(plan.request, new_id, pendings)
-    elif not is_sqlite(session):
-        ids = _write_postgres(session, planned, rows, accounts)
-        for plan, new_id in zip(planned, ids, strict=True):
-            _remember_pending_id(plan.request, new_id, pendings)
-        return ids
+        ids = _write_in_order(session, planned, rows, accounts, pendings)
+    elif is_sqlite(session):
+        ids = _write_sqlite(session, planned, rows, accounts)
     else:
-        ids = list(session.execute(_INSERT_TRANSFERS, rows).scalars())
-        for plan, new_id in zip(planned, ids, strict=True):
-            _remember_pending_id(plan.request, new_id, pendings)
+        ids = _write_postgres(session, planned, rows, accounts)
+    for plan, new_id in zip(planned, ids, strict=True):
+        _remember_pending_id(plan.request, new_id, pendings)
+    return ids
 
-    entry_rows = [
-        {
-            "transfer_id": transfer_id,
-            "account_id": account_id,
-            "leg": 1 if amount < 0 else 2,
-            "amount": amount,
-            "balance_after": after,
-        }
-        for plan, transfer_id in zip(planned, ids, strict=True)
+
+def _entry_rows(planned: list[_Planned], keys: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """(key, account_id, leg, amount, balance_after) of every entry, in batch order; a key is
+    its transfer's id or, before the transfer has one, its external id."""
+    return [
+        (key, account_id, 1 if amount < 0 else 2, amount, after)
+        for plan, key in zip(planned, keys, strict=True)
         for account_id, amount, after in plan.entries
     ]
-    if entry_rows:
-        session.execute(_INSERT_ENTRIES, entry_rows)
 
+
+def _balance_rows(
+    planned: list[_Planned], accounts: dict[int, _AccountState]
+) -> list[tuple[int, int, int, int]]:
+    """(balance, pending_debits, pending_credits, id) of every touched account, in id order."""
     touched = {
         a
         for plan in planned
         for a in (plan.request.debit_account_id, plan.request.credit_account_id)
     }
-    session.execute(
-        _UPDATE_ACCOUNTS,
-        [
-            {
-                "account_id": account_id,
-                "new_balance": accounts[account_id].balance,
-                "new_pending_debits": accounts[account_id].pending_debits,
-                "new_pending_credits": accounts[account_id].pending_credits,
-            }
-            for account_id in sorted(touched)
-        ],
-    )
+    return [
+        (accounts[a].balance, accounts[a].pending_debits, accounts[a].pending_credits, a)
+        for a in sorted(touched)
+    ]
+
+
+def _write_in_order(
+    session: Session,
+    planned: list[_Planned],
+    rows: list[dict[str, Any]],
+    accounts: dict[int, _AccountState],
+    pendings: dict[str, _PendingState],
+) -> list[int]:
+    """A pending and its resolution in one batch: the pending's id must exist first."""
+    ids: list[int] = []
+    for plan, row in zip(planned, rows, strict=True):
+        if row["phase"] in (Phase.POST, Phase.VOID) and row["pending_id"] is None:
+            row["pending_id"] = pendings[plan.request.pending_external_id or ""].transfer_id
+        new_id = session.execute(_INSERT_TRANSFERS, [row]).scalar_one()
+        ids.append(new_id)
+        _remember_pending_id(plan.request, new_id, pendings)
+    entry_columns = ("transfer_id", "account_id", "leg", "amount", "balance_after")
+    entries = [dict(zip(entry_columns, e, strict=True)) for e in _entry_rows(planned, ids)]
+    if entries:
+        session.execute(_INSERT_ENTRIES, entries)
+    balance_columns = ("new_balance", "new_pending_debits", "new_pending_credits", "account_id")
+    balances = [
+        dict(zip(balance_columns, b, strict=True)) for b in _balance_rows(planned, accounts)
+    ]
+    session.execute(_UPDATE_ACCOUNTS, balances)
     return ids
+
+
+# SQLite runs in this process, so a statement costs what its Python wrapping costs: the hot
+# path's writes go to the driver directly. Ids come from lastrowid (the writer lock is ours).
+_SQLITE_INSERT_TRANSFER = (
+    "INSERT INTO ledger_transfers (external_id, debit_account_id, credit_account_id, amount,"
+    " currency, kind, phase, pending_id, exchange_rate, description, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_INSERT_ENTRY = (
+    "INSERT INTO ledger_entries (transfer_id, account_id, leg, amount, balance_after)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
+_SQLITE_UPDATE_BALANCE = (
+    "UPDATE ledger_accounts SET balance = ?, pending_debits = ?, pending_credits = ? WHERE id = ?"
+)
+
+
+def _write_sqlite(
+    session: Session,
+    planned: list[_Planned],
+    rows: list[dict[str, Any]],
+    accounts: dict[int, _AccountState],
+) -> list[int]:
+    connection = session.connection()
+    stored_time = _sqlite_time(connection.dialect)
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        ids: list[int] = []
+        for row in rows:
+            values = [row[c] for c in _TRANSFER_COLUMNS]
+            cursor.execute(_SQLITE_INSERT_TRANSFER, (*values, stored_time(row["created_at"])))
+            ids.append(cursor.lastrowid)
+        entries = _entry_rows(planned, ids)
+        if entries:
+            cursor.executemany(_SQLITE_INSERT_ENTRY, entries)
+        cursor.executemany(_SQLITE_UPDATE_BALANCE, _balance_rows(planned, accounts))
+    except sqlite3.Error as error:  # raised as SQLAlchemy's own, as every other statement's
+        raise DBAPIError.instance(None, None, error, sqlite3.Error) from error
+    finally:
+        cursor.close()
+    return ids
+
+
+def _sqlite_time(dialect: Dialect) -> Callable[[Any], Any]:
+    """created_at as SQLAlchemy itself stores it in SQLite (text), so reads give it back."""
+    processor = _transfers.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+    return processor or (lambda value: value)
 
 
 # PostgreSQL takes a whole batch's writes as one statement, so a batch costs the same few
@@ -586,24 +656,13 @@ def _write_postgres(
 ) -> list[int]:
     params: dict[str, Any] = {c: [row[c] for row in rows] for c in _TRANSFER_COLUMNS}
     params["now"] = rows[0]["created_at"]
-    entries = [
-        (plan.request.external_id, account_id, 1 if amount < 0 else 2, amount, after)
-        for plan in planned
-        for account_id, amount, after in plan.entries
-    ]
+    entries = _entry_rows(planned, [row["external_id"] for row in rows])
     entry_columns = ("external_id", "account_id", "leg", "amount", "balance_after")
     for position, name in enumerate(entry_columns):
         params[f"entry_{name}"] = [entry[position] for entry in entries]
-    touched = sorted(
-        {
-            a
-            for plan in planned
-            for a in (plan.request.debit_account_id, plan.request.credit_account_id)
-        }
-    )
-    params["account_id"] = touched
-    for name in ("balance", "pending_debits", "pending_credits"):
-        params[name] = [getattr(accounts[a], name) for a in touched]
+    balances = _balance_rows(planned, accounts)
+    for position, name in enumerate(("balance", "pending_debits", "pending_credits", "account_id")):
+        params[name] = [row[position] for row in balances]
     new_ids = {external_id: id_ for external_id, id_ in session.execute(_WRITE_POSTGRES, params)}
     return [new_ids[row["external_id"]] for row in rows]
 

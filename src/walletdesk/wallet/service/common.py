@@ -15,7 +15,7 @@ from walletdesk.db import get_or_create, is_sqlite
 from walletdesk.kit import clock
 from walletdesk.kit.errors import DomainError
 from walletdesk.kit.ids import new_number
-from walletdesk.kit.money import parse_amount
+from walletdesk.kit.money import format_minor, parse_amount
 from walletdesk.ledger import service as ledger
 from walletdesk.ledger.models import AccountKind
 from walletdesk.wallet import errors as _errors  # noqa: F401  (registers the wallet codes)
@@ -171,6 +171,35 @@ _CHAINED = ledger.Result.LINKED_EVENT_FAILED
 
 def available(session: Session, wallet: Wallet) -> int:
     return ledger.get_account(session, wallet.ledger_account_id).available
+
+
+def large_amount(currency: str) -> int | None:
+    """From this amount a movement needs a second factor and always tells the customer."""
+    text = get_settings().step_up_thresholds.get(currency)
+    return parse_amount(text, currency) if text else None
+
+
+def succeed_outgoing(session: Session, txn: WalletTransaction) -> WalletTransaction:
+    """Mark an outgoing movement done, telling the customer if it was a large one."""
+    notify_if_large(session, txn)
+    return succeed(txn)
+
+
+def notify_if_large(session: Session, txn: WalletTransaction) -> None:
+    """A large outgoing movement is a security event: the customer always hears of it."""
+    threshold = large_amount(txn.currency)
+    if threshold is not None and txn.amount >= threshold:
+        from walletdesk.notify.service import notify  # notify sits above the wallet
+
+        notify(
+            session,
+            txn.customer_id,
+            "large_payment",
+            {
+                "amount": f"{txn.currency} {format_minor(txn.amount, txn.currency)}",
+                "counterparty": txn.counterparty_label or "",
+            },
+        )
 
 
 def get_customer(session: Session, customer_id: int) -> Customer:

@@ -21,7 +21,7 @@ from walletdesk.wallet.service.common import (
     new_transaction,
     post_chain,
     refuse_outgoing,
-    succeed,
+    succeed_outgoing,
     wallet_for,
 )
 
@@ -92,4 +92,4 @@ def exchange(
     ]
     if reason := post_chain(session, legs):
         return fail(txn, reason, available=available(session, wallet))
-    return succeed(txn)
+    return succeed_outgoing(session, txn)

@@ -23,6 +23,7 @@ from walletdesk.wallet.service.common import (
     post_chain,
     refuse_outgoing,
     succeed,
+    succeed_outgoing,
     wallet_for,
 )
 
@@ -97,7 +98,7 @@ def pay(
         )
     if reason := post_chain(session, transfers):
         return fail(txn, reason, available=available(session, wallet))
-    return succeed(txn)
+    return succeed_outgoing(session, txn)
 
 
 def refund(

@@ -18,7 +18,7 @@ from walletdesk.wallet.service.common import (
     new_transaction,
     post_chain,
     refuse_outgoing,
-    succeed,
+    succeed_outgoing,
     wallet_for,
 )
 
@@ -79,4 +79,4 @@ def send(
     )
     if reason := post_chain(session, [request]):
         return fail(txn, reason, available=available(session, wallet))
-    return succeed(txn)
+    return succeed_outgoing(session, txn)

@@ -16,6 +16,7 @@ from walletdesk.wallet.service.common import (
     find_attempt,
     get_customer,
     new_transaction,
+    notify_if_large,
     post_chain,
     refuse_outgoing,
     succeed,
@@ -63,6 +64,7 @@ def withdraw(
     )
     if reason := post_chain(session, [hold]):
         return fail(txn, reason, available=available(session, wallet))
+    notify_if_large(session, txn)
     return txn  # stays pending until the bank settles or returns it
 
 
