@@ -16,7 +16,8 @@ from walletdesk.audit.cli import audit_app
 from walletdesk.config import get_settings
 from walletdesk.db import Database
 from walletdesk.idempotency import service as idempotency
-from walletdesk.kit import ratelimit
+from walletdesk.identity.service import reseal_personal_data
+from walletdesk.kit import crypto, ratelimit
 from walletdesk.kit.errors import DomainError
 from walletdesk.kit.money import format_minor, parse_amount
 from walletdesk.ledger import service as ledger
@@ -151,6 +152,20 @@ def db_purge() -> None:
         keys = idempotency.purge_expired(session)
         counters = ratelimit.purge_expired(session)
     console.print(f"purged {keys} expired idempotency keys and {counters} rate-limit counters")
+
+
+@admin_app.command("new-data-key")
+def new_data_key() -> None:
+    """Print a fresh data key: append "id:key" to WALLETDESK_DATA_KEYS, then reseal-data."""
+    console.print(crypto.new_data_key())
+
+
+@admin_app.command("reseal-data")
+def reseal_data() -> None:
+    """Re-encrypt personal data under the newest data key (after adding one)."""
+    with _database().unit_of_work() as session:
+        changed = reseal_personal_data(session)
+    console.print(f"re-encrypted {changed} values under the newest key")
 
 
 @admin_app.command("create-customer")

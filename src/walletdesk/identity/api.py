@@ -125,6 +125,11 @@ class RegisterIn(In):
     phone: str | None = Field(default=None, max_length=32)
     email: str | None = Field(default=None, max_length=254)
     language: Literal["zh-CN", "en"] = "zh-CN"
+    national_id: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{17}[0-9Xx]$",
+        description="Resident ID number for real-name verification; kept encrypted",
+    )
 
 
 class VerifyContactIn(In):
@@ -202,6 +207,7 @@ def register(request: Request, body: RegisterIn) -> dict[str, str]:
             phone=body.phone,
             email=body.email,
             language=body.language,
+            national_id=body.national_id,
         )
     return ACCEPTED
 
@@ -238,15 +244,15 @@ def login(request: Request, body: LoginIn) -> Response:
         }
     )
     if body.web:
-        answer.set_cookie(
-            sessions.COOKIE_NAME,
-            result.token,
-            secure=True,
-            httponly=True,
-            samesite="lax",
-            path="/",
-        )
+        set_session_cookie(answer, result.token)
     return answer
+
+
+def set_session_cookie(answer: Response, token: str) -> None:
+    """__Host- prefix: Secure, Path=/, no Domain, so no other host can set or read it."""
+    answer.set_cookie(
+        sessions.COOKIE_NAME, token, secure=True, httponly=True, samesite="lax", path="/"
+    )
 
 
 @router.post("/auth/device/verify")
@@ -339,14 +345,17 @@ def confirm_totp(request: Request, body: CodeIn, caller: CallerDep) -> dict[str,
 @router.post("/challenges/{challenge_id}/verify")
 def answer_challenge(
     request: Request, challenge_id: str, body: CodeIn, caller: CallerDep
-) -> dict[str, str]:
+) -> Response:
     """Pass a step-up challenge, then retry the original request with the same Idempotency-Key."""
     limit(request, "otp.verify", f"customer:{caller.customer_id}")
     passed = committing(
         db_of(request),
         lambda s: identity.answer_challenge(s, auth_of(s, caller), challenge_id, body.code),
     )
-    return {"status": "passed", "challenge_id": passed.id}
+    answer = JSONResponse({"status": "passed", "challenge_id": passed.challenge_id})
+    if passed.new_token:
+        set_session_cookie(answer, passed.new_token)
+    return answer
 
 
 @router.post("/challenges/{challenge_id}/resend")

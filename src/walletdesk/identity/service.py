@@ -34,12 +34,14 @@ from walletdesk.kit.crypto import (
     open_sealed,
     random_digits,
     random_token,
+    reseal,
     same,
     seal,
+    sealed_with_current_key,
     token_hash,
 )
 from walletdesk.kit.errors import DomainError, define
-from walletdesk.wallet.models import Customer, CustomerStatus
+from walletdesk.wallet.models import NAME_CONTEXT, NATIONAL_ID_CONTEXT, Customer, CustomerStatus
 from walletdesk.wallet.rules import normalize_email, normalize_phone
 from walletdesk.wallet.service.common import ensure_wallet
 
@@ -169,6 +171,7 @@ def register(
     phone: str | None,
     email: str | None,
     language: str,
+    national_id: str | None = None,
 ) -> None:
     """Start a registration; the same answer whether or not the phone/email is taken.
 
@@ -186,6 +189,7 @@ def register(
         _notify(session, existing.id, "registration_attempt")
         return
     customer = existing or _new_customer(session, name, phone, email, language)
+    customer.national_id = national_id
     credential = credential_of(session, customer.id)
     credential.password_hash = password_hash
     credential.password_changed_at = clock.now()
@@ -757,14 +761,20 @@ def passed_challenge(session: Session, auth: AuthSession, request_digest: str) -
     return record
 
 
+@dataclass(frozen=True, slots=True)
+class PassedChallenge:
+    challenge_id: str
+    new_token: str | None  # a web session gets a new cookie token on re-authentication
+
+
 def answer_challenge(
     session: Session, auth: AuthSession, challenge_id: str, code: str
-) -> Challenge | DomainError:
+) -> PassedChallenge | DomainError:
     record = session.get(Challenge, challenge_id)
     if record is None or record.session_id != auth.id:
         raise DomainError("challenge_not_found")
     if record.passed_at is not None:
-        return record
+        return PassedChallenge(record.id, None)
     if as_utc(record.expires_at) <= clock.now():
         return DomainError("code_invalid")
     credential = credential_of(session, auth.customer_id)
@@ -785,7 +795,9 @@ def answer_challenge(
         purpose=record.purpose,
         method=method,
     )
-    return record
+    # Cookie sessions get a fresh token (no fixation); app bearer tokens were never exposed
+    # before sign-in, and rotating them would break a retry already in flight.
+    return PassedChallenge(record.id, sessions.rotate(auth) if auth.kind == "web" else None)
 
 
 # --- changing phone or email -----------------------------------------------------------------
@@ -864,6 +876,34 @@ def unfreeze(session: Session, customer_id: int, *, actor: str) -> Customer:
     _notify(session, customer_id, "account_unfrozen")
     _audit(session, actor, "account.unfrozen", f"customer:{customer_id}")
     return customer
+
+
+# --- key rotation ---------------------------------------------------------------------------------
+
+
+def reseal_personal_data(session: Session) -> int:
+    """Re-encrypt names, national ids and TOTP secrets under the newest data key.
+
+    Run after adding a key to WALLETDESK_DATA_KEYS; once it reports 0, older keys can go.
+    """
+    changed = 0
+    for customer in session.execute(select(Customer)).scalars():
+        if not sealed_with_current_key(customer.name_sealed):
+            customer.name_sealed = reseal(customer.name_sealed, context=NAME_CONTEXT)
+            changed += 1
+        sealed_id = customer.national_id_sealed
+        if sealed_id and not sealed_with_current_key(sealed_id):
+            customer.national_id_sealed = reseal(sealed_id, context=NATIONAL_ID_CONTEXT)
+            changed += 1
+    for credential in session.execute(
+        select(Credential).where(Credential.totp_secret_sealed.is_not(None))
+    ).scalars():
+        secret = credential.totp_secret_sealed or ""
+        if not sealed_with_current_key(secret):
+            context = f"totp:{credential.customer_id}"
+            credential.totp_secret_sealed = reseal(secret, context=context)
+            changed += 1
+    return changed
 
 
 # --- operator-issued access ----------------------------------------------------------------------

@@ -83,6 +83,13 @@ def resolve(session: Session, token: str) -> AuthSession | None:
     return auth
 
 
+def rotate(auth: AuthSession) -> str:
+    """A new token for the same session; the old one stops working at once."""
+    token = random_token(32)
+    auth.token_hash = token_hash(token)
+    return token
+
+
 def revoke(session: Session, auth: AuthSession) -> None:
     auth.revoked_at = auth.revoked_at or clock.now()
 

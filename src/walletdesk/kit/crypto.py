@@ -76,6 +76,15 @@ def open_sealed(value: str, *, context: str) -> str:
     return AESGCM(key).decrypt(raw[:12], raw[12:], context.encode()).decode()
 
 
+def sealed_with_current_key(value: str) -> bool:
+    return value.partition(":")[0] == _current()[0]
+
+
+def reseal(value: str, *, context: str) -> str:
+    """The same plaintext under the current key (key rotation)."""
+    return seal(open_sealed(value, context=context), context=context)
+
+
 def new_data_key() -> str:
     """A fresh key for WALLETDESK_DATA_KEYS (`walletdesk admin new-key`)."""
     return base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from walletdesk.db import Base, BigId
+from walletdesk.kit.crypto import open_sealed, seal
 
 
 class CustomerStatus(StrEnum):
@@ -52,13 +53,39 @@ class Customer(Base):
     __tablename__ = "customers"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    display_name: Mapped[str] = mapped_column(String(100))
+    # Personal data is sealed at rest (AES-256-GCM, with the key id in the value).
+    name_sealed: Mapped[str] = mapped_column(String(400))
+    national_id_sealed: Mapped[str | None] = mapped_column(String(400), default=None)
     phone: Mapped[str | None] = mapped_column(String(20), unique=True, default=None)
     email: Mapped[str | None] = mapped_column(String(254), unique=True, default=None)
     language: Mapped[str] = mapped_column(String(8), default="zh-CN")
     status: Mapped[str] = mapped_column(String(16), default=CustomerStatus.ACTIVE)
     status_reason: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def display_name(self) -> str:
+        return open_sealed(self.name_sealed, context=NAME_CONTEXT)
+
+    @display_name.setter
+    def display_name(self, value: str) -> None:
+        self.name_sealed = seal(value, context=NAME_CONTEXT)
+
+    @property
+    def national_id(self) -> str | None:
+        if self.national_id_sealed is None:
+            return None
+        return open_sealed(self.national_id_sealed, context=NATIONAL_ID_CONTEXT)
+
+    @national_id.setter
+    def national_id(self, value: str | None) -> None:
+        self.national_id_sealed = (
+            None if value is None else seal(value, context=NATIONAL_ID_CONTEXT)
+        )
+
+
+NAME_CONTEXT = "customers.name"
+NATIONAL_ID_CONTEXT = "customers.national_id"
 
 
 class Wallet(Base):

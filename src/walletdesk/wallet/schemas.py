@@ -98,11 +98,17 @@ def customer_out(customer: Customer) -> dict[str, Any]:
     return {
         "id": customer.id,
         "display_name": customer.display_name,
+        "national_id": _masked_id(customer.national_id),
         "phone": customer.phone,
         "email": customer.email,
         "language": customer.language,
         "status": customer.status,
     }
+
+
+def _masked_id(national_id: str | None) -> str | None:
+    """Enough to recognise one's own id, not enough to use it."""
+    return f"{national_id[:3]}{'*' * 11}{national_id[-4:]}" if national_id else None
 
 
 def balance_out(balance: WalletBalance) -> dict[str, Any]:
