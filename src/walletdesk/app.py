@@ -70,7 +70,7 @@ def create_app(
     app.include_router(merchant_router)
     app.include_router(admin_router)
 
-    @app.get("/health", tags=["operations"])
+    @app.api_route("/health", methods=["GET", "HEAD"], tags=["operations"])
     def health(request: Request) -> JSONResponse:
         """Liveness, and whether the database answers."""
         try:

@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     data_keys: str = Field(
         default="demo:d2FsbGV0ZGVzay1kZW1vLWRhdGEta2V5LTMyYnl0ZXM",
         description="Keys that encrypt personal data at rest, 'id:base64url-32-bytes' comma-separated; "
-        "the last one encrypts new data (`walletdesk admin new-key` makes one); change it outside a demo",
+        "the last one encrypts new data (`walletdesk admin new-data-key` makes one); change it outside a demo",
     )
     otp_ttl_minutes: int = Field(
         default=10, ge=1, le=10, description="How long an SMS/email one-time code stays valid"

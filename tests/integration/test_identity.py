@@ -90,6 +90,11 @@ def register(client: TestClient, db: Database, phone: str) -> None:
     )
 
 
+def register_email(client: TestClient, db: Database, email: str) -> None:
+    client.post("/v1/auth/register", json={"name": "x", "password": PASSWORD, "email": email})
+    client.post("/v1/auth/verify-contact", json={"login": email, "code": latest_secret(db, email)})
+
+
 def login(client: TestClient, phone: str, device: str = "phone-A", password: str = PASSWORD) -> Any:
     return client.post(
         "/v1/auth/login", json={"login": phone, "password": password, "device_id": device}
@@ -326,8 +331,7 @@ def _reset_link_token(db: Database, email: str) -> str:
 
 def test_reset_link_works_once_and_ends_every_session(client: TestClient, db: Database) -> None:
     email = "reset@example.com"
-    client.post("/v1/auth/register", json={"name": "x", "password": PASSWORD, "email": email})
-    client.post("/v1/auth/verify-contact", json={"login": email, "code": latest_secret(db, email)})
+    register_email(client, db, email)
     token = login(client, email).json()["token"]
     client.post("/v1/auth/password/forgot", json={"login": email, "channel": "email"})
     secret = _reset_link_token(db, email)
@@ -352,7 +356,7 @@ def test_reset_link_expires_and_a_newer_one_replaces_it(
     client: TestClient, db: Database, frozen_clock: FrozenClock
 ) -> None:
     email = "expiry@example.com"
-    client.post("/v1/auth/register", json={"name": "x", "password": PASSWORD, "email": email})
+    register_email(client, db, email)
     client.post("/v1/auth/password/forgot", json={"login": email, "channel": "email"})
     first = _reset_link_token(db, email)
     client.post("/v1/auth/password/forgot", json={"login": email, "channel": "email"})
@@ -386,7 +390,7 @@ def test_reset_link_host_comes_from_settings_not_the_request(
     client: TestClient, db: Database
 ) -> None:
     email = "host@example.com"
-    client.post("/v1/auth/register", json={"name": "x", "password": PASSWORD, "email": email})
+    register_email(client, db, email)
     client.post(
         "/v1/auth/password/forgot",
         json={"login": email, "channel": "email"},
@@ -694,3 +698,26 @@ def test_a_forgotten_pin_is_reset_only_with_a_second_factor(
     pass_challenge(client, db, phone, asked, headers)
     assert client.post("/v1/auth/pin", json={"pin": "975318"}, headers=keyed).status_code == 200
     assert events_for(db, phone)[-1] == "pin_changed"
+
+
+def test_a_code_proves_only_the_address_it_was_sent_to(client: TestClient, db: Database) -> None:
+    phone, email = "+8613811110029", "kim@example.com"
+    client.post(
+        "/v1/auth/register",
+        json={"name": "Kim", "password": PASSWORD, "phone": phone, "email": email},
+    )
+    code = latest_secret(db, phone)  # the code went to the phone
+    client.post("/v1/auth/verify-contact", json={"login": email, "code": code})
+    with db.unit_of_work() as session:
+        verified = session.execute(
+            text(
+                "SELECT phone_verified_at IS NOT NULL, email_verified_at IS NOT NULL"
+                " FROM credentials JOIN customers ON customers.id = credentials.customer_id"
+                " WHERE customers.phone = :phone"
+            ),
+            {"phone": phone},
+        ).one()
+    assert tuple(bool(v) for v in verified) == (True, False)
+    # A reset link goes only to a proven address: none is sent to this email.
+    client.post("/v1/auth/password/forgot", json={"login": email, "channel": "email"})
+    assert "password_reset_link" not in events_for(db, email)

@@ -23,6 +23,7 @@ from walletdesk.identity import guard, sessions
 from walletdesk.identity import service as identity
 from walletdesk.identity.models import AuthSession
 from walletdesk.kit import ratelimit
+from walletdesk.kit.clock import as_utc
 from walletdesk.kit.errors import DomainError
 from walletdesk.kit.http import bearer_token, db_of, run_idempotent
 
@@ -376,7 +377,7 @@ def list_devices(request: Request, caller: CallerDep) -> list[dict[str, Any]]:
                 "label": d.label,
                 "verified": d.verified_at is not None,
                 "current": d.id == current,
-                "last_seen_at": d.last_seen_at.isoformat(),
+                "last_seen_at": as_utc(d.last_seen_at).isoformat(),
             }
             for d in identity.list_devices(session, caller.customer_id)
         ]

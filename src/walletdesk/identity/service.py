@@ -55,8 +55,8 @@ define("code_invalid", 422, en="That code is wrong or has expired.", zh="验证�
 define(
     "verification_required",
     403,
-    en="Confirm it's you: enter the code we sent, then retry the same request.",
-    zh="请验证身份:输入我们发送的验证码后,用同一请求重试。",
+    en="Confirm it's you: enter the code we sent (or your authenticator's), then retry the same request.",
+    zh="请验证身份:输入我们发送的验证码(或身份验证器中的验证码)后,用同一请求重试。",
 )
 define(
     "device_not_verified",
@@ -216,13 +216,15 @@ def _new_customer(
 
 def verify_contact(session: Session, login: str, code: str) -> DomainError | None:
     customer = find_by_login(session, login)
-    if customer is None or not codes.check(session, customer.id, "verify_contact", code):
+    confirmed = customer and codes.check(session, customer.id, "verify_contact", code)
+    if customer is None or not confirmed:
         return DomainError("code_invalid")
+    # The code proves only the address it was sent to, whichever login was typed with it.
     credential = credential_of(session, customer.id)
     now = clock.now()
-    if "@" in login:
+    if confirmed.destination == customer.email:
         credential.email_verified_at = now
-    else:
+    if confirmed.destination == customer.phone:
         credential.phone_verified_at = now
     _audit(session, f"customer:{customer.id}", "contact.verified", f"customer:{customer.id}")
     return None
@@ -270,7 +272,7 @@ def login(
         if credential.totp_enabled_at is None:
             channel, destination = _channel_of(customer)
             codes.send(session, customer.id, "verify_device", channel, destination)
-        if new_device:
+        if new_device and _has_other_devices(session, customer.id, device.id):
             _notify(
                 session, customer.id, "new_device_login", device=device_label, when=now.isoformat()
             )
@@ -283,6 +285,16 @@ def login(
         ip=ip,
     )
     return LoginResult(token, customer.id, needs_code)
+
+
+def _has_other_devices(session: Session, customer_id: int, device_id: int) -> bool:
+    """A first-ever device (just signed up) is no news to the customer; a further one is."""
+    return (
+        session.execute(
+            select(Device.id).where(Device.customer_id == customer_id, Device.id != device_id)
+        ).first()
+        is not None
+    )
 
 
 def _count_login_failure(
@@ -407,8 +419,10 @@ def forgot_password(session: Session, login_id: str, channel: str) -> None:
         token_hash(random_token())  # comparable work on both paths
         return
     destination = customer.email if channel == "email" else customer.phone
-    if not destination:
-        return
+    credential = credential_of(session, customer.id)
+    verified = credential.email_verified_at if channel == "email" else credential.phone_verified_at
+    if not destination or verified is None:
+        return  # a reset goes only to an address the customer has proven is theirs
     _void_reset_tokens(session, customer.id)
     settings = get_settings()
     now = clock.now()
@@ -902,6 +916,21 @@ def reseal_personal_data(session: Session) -> int:
         if not sealed_with_current_key(secret):
             context = f"totp:{credential.customer_id}"
             credential.totp_secret_sealed = reseal(secret, context=context)
+            changed += 1
+    return changed + _reseal_outbox(session)
+
+
+def _reseal_outbox(session: Session) -> int:
+    """Messages not yet sent still need their parameters after the old key is gone."""
+    from walletdesk.notify.models import OutboxMessage, OutboxStatus
+    from walletdesk.notify.service import PARAMS_CONTEXT
+
+    changed = 0
+    for message in session.execute(
+        select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING)
+    ).scalars():
+        if not sealed_with_current_key(message.params_sealed):
+            message.params_sealed = reseal(message.params_sealed, context=PARAMS_CONTEXT)
             changed += 1
     return changed
 

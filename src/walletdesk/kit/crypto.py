@@ -86,5 +86,5 @@ def reseal(value: str, *, context: str) -> str:
 
 
 def new_data_key() -> str:
-    """A fresh key for WALLETDESK_DATA_KEYS (`walletdesk admin new-key`)."""
+    """A fresh key for WALLETDESK_DATA_KEYS (`walletdesk admin new-data-key`)."""
     return base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 BASE_DELAY = timedelta(seconds=30)
 MAX_DELAY = timedelta(hours=1)
-MAX_ATTEMPTS = 8  # about two hours of retries in all
+MAX_ATTEMPTS = 8  # about an hour of retries in all (30 s doubling)
 # Longer than a whole batch can take to send (50 messages x a 10 s SMTP timeout is < 9 min).
 LEASE = timedelta(minutes=10)
 
