@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from walletdesk import demo as demo_data
 from walletdesk import migrate
 from walletdesk.audit.cli import audit_app
-from walletdesk.config import get_settings
+from walletdesk.config import demo_secrets_in_use, get_settings
 from walletdesk.db import Database
 from walletdesk.idempotency import service as idempotency
 from walletdesk.identity.service import reseal_personal_data
@@ -88,6 +88,11 @@ def serve(
         raise typer.BadParameter("give both --tls-cert and --tls-key, or neither")
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
+    if demo := demo_secrets_in_use(settings):
+        names = ", ".join(f"WALLETDESK_{n.upper()}" for n in demo)
+        console.print(
+            f"[yellow]demo secrets in use ({names}): set your own outside a demo[/yellow]"
+        )
     base = f"{'https' if tls_cert else 'http'}://{host}:{port}"
     console.print(
         f"walletdesk on [bold]{base}[/bold]  (API docs: {base}/docs, health: {base}/health)"

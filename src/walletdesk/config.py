@@ -159,6 +159,15 @@ class Settings(BaseSettings):
     )
 
 
+DEMO_SECRETS = ("admin_token", "secret_key", "data_keys")
+
+
+def demo_secrets_in_use(settings: Settings) -> list[str]:
+    """Secret settings still at their published demo values (fine on 127.0.0.1, nowhere else)."""
+    defaults = Settings.model_fields
+    return [name for name in DEMO_SECRETS if getattr(settings, name) == defaults[name].default]
+
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()

@@ -56,10 +56,20 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def make_engine(url: str, *, pool_size: int = 20) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 60},
+            hide_parameters=True,  # error messages must not carry values (codes, names)
+        )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        hide_parameters=True,
+    )
 
 
 def is_sqlite(engine_or_session: Engine | Session) -> bool:

@@ -153,6 +153,13 @@ def pay(
     )
 
 
+def enroll_totp(client: TestClient, db: Database, phone: str, headers: dict[str, str]) -> Any:
+    """Setting up an authenticator needs a code on the factor the customer already has."""
+    asked = client.post("/v1/auth/totp/enroll", headers=headers)
+    pass_challenge(client, db, phone, asked, headers)
+    return client.post("/v1/auth/totp/enroll", headers=headers).json()
+
+
 # --- sign-up to payment --------------------------------------------------------------------------
 
 
@@ -444,7 +451,7 @@ def test_totp_enrolment_replay_and_recovery_codes(
 ) -> None:
     phone = "+8613811110016"
     headers = signed_in(client, db, phone)
-    enrolment = client.post("/v1/auth/totp/enroll", headers=headers).json()
+    enrolment = enroll_totp(client, db, phone, headers)
     assert enrolment["otpauth_uri"].startswith("otpauth://totp/")
     assert "<svg" in enrolment["qr_svg"]
     totp = pyotp.TOTP(enrolment["secret"])
@@ -485,7 +492,7 @@ def test_password_reset_does_not_bypass_two_factor(
 ) -> None:
     phone = "+8613811110017"
     headers = signed_in(client, db, phone)
-    secret = client.post("/v1/auth/totp/enroll", headers=headers).json()["secret"]
+    secret = enroll_totp(client, db, phone, headers)["secret"]
     client.post(
         "/v1/auth/totp/confirm",
         json={"code": pyotp.TOTP(secret).at(frozen_clock.now())},
@@ -512,7 +519,10 @@ def test_sessions_end_when_idle_when_too_old_and_on_logout(
 ) -> None:
     phone = "+8613811110018"
     register(client, db, phone)
-    web = client.post("/v1/auth/login", json={"login": phone, "password": PASSWORD, "web": True})
+    web = client.post(
+        "/v1/auth/login",
+        json={"login": phone, "password": PASSWORD, "web": True, "device_id": "browser-1"},
+    )
     cookie = web.headers["set-cookie"]
     assert cookie.startswith("__Host-walletdesk_session=")
     for flag in ("Secure", "HttpOnly", "SameSite=lax", "Path=/"):
@@ -570,9 +580,10 @@ def test_freeze_is_immediate_and_unfreeze_needs_a_second_factor(
     assert frozen.json()["status"] == "frozen"
     refused = pay(client, headers, "after-freeze", "1.00")
     assert (refused.status_code, refused.json()["code"]) == (423, "account_frozen")
-    unfreeze = client.post("/v1/account/unfreeze", headers={**headers, "Idempotency-Key": "u"})
+    keyed = {**headers, "Idempotency-Key": "u"}
+    unfreeze = client.post("/v1/account/unfreeze", json={"password": PASSWORD}, headers=keyed)
     pass_challenge(client, db, phone, unfreeze, headers)
-    done = client.post("/v1/account/unfreeze", headers={**headers, "Idempotency-Key": "u"})
+    done = client.post("/v1/account/unfreeze", json={"password": PASSWORD}, headers=keyed)
     assert done.json()["status"] == "active"
     assert pay(client, headers, "after-unfreeze", "1.00").status_code == 201
     assert "account_frozen" in events_for(db, phone)
@@ -693,11 +704,20 @@ def test_a_forgotten_pin_is_reset_only_with_a_second_factor(
 ) -> None:
     phone = "+8613811110028"
     headers = signed_in(client, db, phone)
+    forgot = {"pin": "975318", "password": PASSWORD}
     keyed = {**headers, "Idempotency-Key": "new-pin"}
-    asked = client.post("/v1/auth/pin", json={"pin": "975318"}, headers=keyed)
+    asked = client.post("/v1/auth/pin", json=forgot, headers=keyed)
     pass_challenge(client, db, phone, asked, headers)
-    assert client.post("/v1/auth/pin", json={"pin": "975318"}, headers=keyed).status_code == 200
+    assert client.post("/v1/auth/pin", json=forgot, headers=keyed).status_code == 200
     assert events_for(db, phone)[-1] == "pin_changed"
+    # A code alone (a stolen phone) is not enough: the old PIN or the password is needed too.
+    bare = {"pin": "864209"}
+    keyed = {**headers, "Idempotency-Key": "pin-without-proof"}
+    pass_challenge(
+        client, db, phone, client.post("/v1/auth/pin", json=bare, headers=keyed), headers
+    )
+    refused = client.post("/v1/auth/pin", json=bare, headers=keyed)
+    assert refused.json()["code"] == "pin_change_needs_proof"
 
 
 def test_a_code_proves_only_the_address_it_was_sent_to(client: TestClient, db: Database) -> None:
@@ -721,3 +741,43 @@ def test_a_code_proves_only_the_address_it_was_sent_to(client: TestClient, db: D
     # A reset link goes only to a proven address: none is sent to this email.
     client.post("/v1/auth/password/forgot", json={"login": email, "channel": "email"})
     assert "password_reset_link" not in events_for(db, email)
+
+
+def test_freezing_signs_out_every_other_session(client: TestClient, db: Database) -> None:
+    phone = "+8613811110030"
+    headers = signed_in(client, db, phone)
+    thief = {
+        "Authorization": f"Bearer {login(client, phone, device='stolen-phone').json()['token']}"
+    }
+    frozen = client.post("/v1/account/freeze", json={}, headers={**headers, "Idempotency-Key": "f"})
+    assert frozen.json()["status"] == "frozen"
+    assert client.get("/v1/me", headers=thief).status_code == 401
+    assert client.get("/v1/me", headers=headers).status_code == 200
+
+
+def test_a_stolen_password_cannot_enrol_an_authenticator_or_revoke_devices(
+    client: TestClient, db: Database
+) -> None:
+    phone = "+8613811110031"
+    owner = signed_in(client, db, phone)
+    attacker = {
+        "Authorization": f"Bearer {login(client, phone, device='attacker-pc').json()['token']}"
+    }
+    enrol = client.post("/v1/auth/totp/enroll", headers=attacker)
+    assert enrol.json()["code"] == "device_not_verified"
+    own_device = next(d for d in client.get("/v1/devices", headers=owner).json() if d["current"])
+    revoke = client.delete(
+        f"/v1/devices/{own_device['id']}", headers={**attacker, "Idempotency-Key": "r"}
+    )
+    assert revoke.json()["code"] == "device_not_verified"
+    assert client.get("/v1/me", headers=owner).status_code == 200
+
+
+def test_huge_ids_are_bad_input_not_a_crash(client: TestClient, db: Database) -> None:
+    phone = "+8613811110032"
+    headers = signed_in(client, db, phone)
+    huge = 2**70
+    keyed = {**headers, "Idempotency-Key": "huge"}
+    assert client.delete(f"/v1/devices/{huge}", headers=keyed).status_code == 422
+    assert client.delete(f"/v1/cards/{huge}", headers=keyed).status_code == 422
+    assert client.get(f"/v1/transactions?cursor={huge}", headers=headers).status_code == 422

@@ -13,7 +13,6 @@ and rolls back, so at most one of them commits.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from walletdesk.db import Database
 from walletdesk.idempotency.models import IdempotencyRecord
 from walletdesk.kit import clock
 from walletdesk.kit.clock import as_utc
+from walletdesk.kit.crypto import keyed_digest
 from walletdesk.kit.errors import DomainError
 
 MAX_KEY_LENGTH = 255
@@ -47,7 +47,7 @@ class Claim:
 
 def fingerprint(method: str, path: str, body: Any) -> str:
     canonical = json.dumps([method, path, body], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return keyed_digest(f"request:{canonical}")  # bodies carry CVCs and passwords: keyed
 
 
 def check_key(key: str | None) -> str:

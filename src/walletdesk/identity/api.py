@@ -25,7 +25,8 @@ from walletdesk.identity.models import AuthSession
 from walletdesk.kit import ratelimit
 from walletdesk.kit.clock import as_utc
 from walletdesk.kit.errors import DomainError
-from walletdesk.kit.http import bearer_token, db_of, run_idempotent
+from walletdesk.kit.http import RowId, bearer_token, db_of, run_idempotent
+from walletdesk.wallet.rules import normalize_email, normalize_phone
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 pages = APIRouter(include_in_schema=False)
@@ -66,6 +67,14 @@ def limit(request: Request, name: str, key: str) -> None:
     ratelimit.hit(db_of(request), name, key.strip().lower())
 
 
+def login_key(login: str) -> str:
+    """One key per account however it is written ("138 0013 8000", "+8613800138000")."""
+    try:
+        return normalize_email(login) if "@" in login else normalize_phone(login)
+    except DomainError:
+        return login.strip().lower()
+
+
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -84,6 +93,12 @@ def auth_of(session: Session, caller: Caller) -> AuthSession:
     if auth is None:
         raise DomainError("unauthorized")
     return auth
+
+
+def require_verified_device(request: Request, caller: Caller) -> None:
+    with db_of(request).unit_of_work() as session:
+        if not sessions.device_verified(session, auth_of(session, caller)):
+            raise DomainError("device_not_verified")
 
 
 def guard_movement(
@@ -142,10 +157,9 @@ class LoginIn(In):
     login: str = Field(max_length=254, description="Phone number or email")
     password: str = Field(max_length=1024, repr=False)
     device_id: str = Field(
-        default="unknown-device",
-        min_length=1,
+        min_length=6,
         max_length=128,
-        description="A random id the app keeps for this device",
+        description="A random id the app makes once and keeps for this device",
     )
     device_label: str = Field(default="", max_length=100)
     web: bool = Field(default=False, description="Set a session cookie for web pages as well")
@@ -177,6 +191,14 @@ class ChangePasswordIn(In):
 
 class PinIn(In):
     pin: str = Field(min_length=6, max_length=6, repr=False)
+    current_pin: str | None = Field(default=None, max_length=6, repr=False)
+    password: str | None = Field(
+        default=None, max_length=1024, repr=False, description="Instead of a forgotten PIN"
+    )
+
+
+class UnfreezeIn(In):
+    password: str | None = Field(default=None, max_length=1024, repr=False)
 
 
 class ContactIn(In):
@@ -215,7 +237,7 @@ def register(request: Request, body: RegisterIn) -> dict[str, str]:
 
 @router.post("/auth/verify-contact")
 def verify_contact(request: Request, body: VerifyContactIn) -> dict[str, str]:
-    limit(request, "otp.verify", body.login)
+    limit(request, "otp.verify", login_key(body.login))
     committing(db_of(request), lambda s: identity.verify_contact(s, body.login, body.code))
     return {"status": "verified"}
 
@@ -224,7 +246,7 @@ def verify_contact(request: Request, body: VerifyContactIn) -> dict[str, str]:
 def login(request: Request, body: LoginIn) -> Response:
     ip = client_ip(request)
     limit(request, "login.ip", ip)
-    limit(request, "login.account", body.login)
+    limit(request, "login.account", login_key(body.login))
     result = committing(
         db_of(request),
         lambda s: identity.login(
@@ -275,7 +297,7 @@ def logout(request: Request, caller: CallerDep) -> Response:
 @router.post("/auth/password/forgot", status_code=202)
 def forgot_password(request: Request, body: ForgotIn) -> dict[str, str]:
     limit(request, "reset.ip", client_ip(request))
-    limit(request, "reset.request", body.login)
+    limit(request, "reset.request", login_key(body.login))
     with db_of(request).unit_of_work() as session:
         identity.forgot_password(session, body.login, body.channel)
     return ACCEPTED
@@ -283,7 +305,9 @@ def forgot_password(request: Request, body: ForgotIn) -> dict[str, str]:
 
 @router.post("/auth/password/reset")
 def reset_password(request: Request, body: ResetIn) -> dict[str, str]:
-    limit(request, "otp.verify", body.login or body.token or "")
+    limit(
+        request, "otp.verify", f"reset:{body.token}" if body.token else login_key(body.login or "")
+    )
     committing(
         db_of(request),
         lambda s: identity.reset_password(
@@ -315,8 +339,16 @@ def set_pin(request: Request, body: PinIn, caller: CallerDep) -> Response:
     """Set the payment PIN; changing an existing one needs a second factor first."""
 
     def operation(session: Session, _key: str) -> tuple[int, Any]:
-        identity.set_pin(session, caller.customer_id, body.pin)
+        identity.set_pin(
+            session,
+            caller.customer_id,
+            body.pin,
+            current_pin=body.current_pin,
+            password=body.password,
+        )
         return 200, {"status": "pin_set"}
+
+    limit(request, "otp.verify", f"customer:{caller.customer_id}")
 
     with db_of(request).unit_of_work() as session:
         changing = identity.credential_of(session, caller.customer_id).pin_hash is not None
@@ -329,6 +361,9 @@ def set_pin(request: Request, body: PinIn, caller: CallerDep) -> Response:
 
 @router.post("/auth/totp/enroll")
 def start_totp(request: Request, caller: CallerDep) -> dict[str, str]:
+    """Only from a verified device, after a code on the factor the customer already has."""
+    require_verified_device(request, caller)
+    _step_up_if(request, caller, None, "enroll_totp", lambda _s: True, credential_change=True)
     with db_of(request).unit_of_work() as session:
         enrolment = identity.start_totp(session, caller.customer_id)
     return {"secret": enrolment.secret, "otpauth_uri": enrolment.uri, "qr_svg": enrolment.qr_svg}
@@ -384,7 +419,10 @@ def list_devices(request: Request, caller: CallerDep) -> list[dict[str, Any]]:
 
 
 @router.delete("/devices/{device_id}")
-def revoke_device(request: Request, device_id: int, caller: CallerDep) -> Response:
+def revoke_device(request: Request, device_id: RowId, caller: CallerDep) -> Response:
+    """Only from a verified device: a stolen password alone cannot sign the owner out."""
+    require_verified_device(request, caller)
+
     def operation(session: Session, _key: str) -> tuple[int, Any]:
         identity.revoke_device(session, caller.customer_id, device_id)
         return 200, {"status": "revoked", "id": device_id}
@@ -422,7 +460,11 @@ def freeze(request: Request, body: FreezeIn, caller: CallerDep) -> Response:
 
     def operation(session: Session, _key: str) -> tuple[int, Any]:
         customer = identity.freeze(
-            session, caller.customer_id, actor=f"customer:{caller.customer_id}", reason=body.reason
+            session,
+            caller.customer_id,
+            actor=f"customer:{caller.customer_id}",
+            reason=body.reason,
+            keep_session=caller.session_id,
         )
         return 200, {"status": customer.status}
 
@@ -430,17 +472,21 @@ def freeze(request: Request, body: FreezeIn, caller: CallerDep) -> Response:
 
 
 @router.post("/account/unfreeze")
-def unfreeze(request: Request, caller: CallerDep) -> Response:
-    """Needs a second factor: a frozen account is unfrozen only by its owner."""
+def unfreeze(request: Request, body: UnfreezeIn, caller: CallerDep) -> Response:
+    """Needs the password and a second factor: a frozen account is unfrozen only by its owner."""
 
     def operation(session: Session, _key: str) -> tuple[int, Any]:
         customer = identity.unfreeze(
-            session, caller.customer_id, actor=f"customer:{caller.customer_id}"
+            session,
+            caller.customer_id,
+            actor=f"customer:{caller.customer_id}",
+            password=body.password,
         )
         return 200, {"status": customer.status}
 
-    _step_up_if(request, caller, None, "unfreeze", lambda _s: True)
-    return run_idempotent(request, f"customer:{caller.customer_id}", None, operation)
+    limit(request, "otp.verify", f"customer:{caller.customer_id}")
+    _step_up_if(request, caller, body, "unfreeze", lambda _s: True)
+    return run_idempotent(request, f"customer:{caller.customer_id}", body, operation)
 
 
 def _step_up_if(

@@ -38,11 +38,11 @@ define(
 
 @dataclass(frozen=True, slots=True)
 class Movement:
-    kind: str  # payment, transfer, withdrawal, exchange, card_added
+    kind: str  # topup, payment, transfer, withdrawal, exchange, card_added
     amount: int | None
     currency: str | None
     request_digest: str
-    recipient_id: int | None = None
+    recipient: str | None = None  # a transfer's phone number or email, as typed
     card_fingerprint: str | None = None
 
 
@@ -122,6 +122,13 @@ def _first_payment_done(session: Session, auth: AuthSession) -> None:
         device.first_payment_at = clock.now()
 
 
+def _recipient_id(session: Session, contact: str | None) -> int | None:
+    from walletdesk.wallet.service.transfers import find_recipient
+
+    recipient = find_recipient(session, contact) if contact else None
+    return recipient.id if recipient else None
+
+
 def _assess(
     session: Session, auth: AuthSession, movement: Movement, credential: Credential | None
 ) -> str:
@@ -143,7 +150,7 @@ def _assess(
         amount=movement.amount,
         currency=movement.currency,
         new_device=device is not None and device.first_payment_at is None,
-        recipient_id=movement.recipient_id,
+        recipient_id=_recipient_id(session, movement.recipient),
         card_fingerprint=movement.card_fingerprint,
         failed_logins_before=0,
         password_reset_at=credential.last_password_reset_at if credential else None,

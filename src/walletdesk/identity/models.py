@@ -35,6 +35,8 @@ class Credential(Base):
     )
     totp_secret_sealed: Mapped[str | None] = mapped_column(String(200), default=None)
     totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # A new authenticator being set up: it replaces the active one only once confirmed.
+    totp_pending_sealed: Mapped[str | None] = mapped_column(String(200), default=None)
     totp_last_step: Mapped[int | None] = mapped_column(Integer, default=None)  # no replay
     phone_verified_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), default=None

@@ -99,6 +99,12 @@ define(
     zh="账户未处于冻结状态。",
 )
 define(
+    "pin_change_needs_proof",
+    403,
+    en="To change the PIN, give the current PIN — or your password if you forgot it.",
+    zh="修改支付密码需要提供当前支付密码;如已忘记,请提供登录密码。",
+)
+define(
     "session_invalid",
     401,
     en="Your session has ended; sign in again.",
@@ -266,7 +272,9 @@ def login(
     decision = _assess_login(session, customer, credential, failures_before, new_device, now)
     if decision in ("decline", "lock"):
         return DomainError("account_locked" if decision == "lock" else "invalid_credentials")
-    needs_code = device.verified_at is None or decision == "challenge"
+    if decision == "challenge":
+        device.verified_at = None  # the risk engine wants this device confirmed again
+    needs_code = device.verified_at is None
     auth, token = sessions.start(session, customer.id, device_id=device.id, kind=kind, ip=ip)
     if needs_code:
         if credential.totp_enabled_at is None:
@@ -493,6 +501,10 @@ def reset_password(
     if credential.totp_enabled_at is not None and not _second_factor_ok(
         session, credential, second_factor
     ):
+        # Whoever holds the mailbox must not get unlimited authenticator guesses.
+        record.attempts += 1
+        if record.attempts >= codes.MAX_GUESSES:
+            record.voided_at = clock.now()
         return DomainError("second_factor_required")
     check_password(new_password, personal=(customer.phone, customer.email))
     now = clock.now()
@@ -571,11 +583,24 @@ def change_password(
 # --- payment PIN ---------------------------------------------------------------------------------
 
 
-def set_pin(session: Session, customer_id: int, pin: str) -> None:
-    """Set (or, after a passed step-up challenge, reset) the 6-digit payment PIN."""
+def set_pin(
+    session: Session,
+    customer_id: int,
+    pin: str,
+    *,
+    current_pin: str | None = None,
+    password: str | None = None,
+) -> None:
+    """Set the 6-digit payment PIN. Changing one (after a passed step-up, checked by the caller)
+    also needs the current PIN, or the password when the PIN is forgotten."""
     check_pin(pin)
     credential = credential_of(session, customer_id)
     changing = credential.pin_hash is not None
+    if changing and not (
+        verify_secret(credential.pin_hash, current_pin or "")
+        or verify_secret(credential.password_hash, password or "")
+    ):
+        raise DomainError("pin_change_needs_proof")
     credential.pin_hash = hash_secret(pin)
     credential.pin_failures, credential.pin_locked_until = 0, None
     if changing:
@@ -623,8 +648,8 @@ def start_totp(session: Session, customer_id: int) -> TotpEnrolment:
     assert customer is not None
     secret = pyotp.random_base32()
     credential = credential_of(session, customer_id)
-    credential.totp_secret_sealed = seal(secret, context=f"totp:{customer_id}")
-    credential.totp_enabled_at = None
+    # Kept aside: an active authenticator stays in force until this one is confirmed.
+    credential.totp_pending_sealed = seal(secret, context=f"totp:{customer_id}")
     uri = pyotp.TOTP(secret).provisioning_uri(
         name=customer.email or customer.phone or str(customer_id), issuer_name="walletdesk"
     )
@@ -635,11 +660,14 @@ def start_totp(session: Session, customer_id: int) -> TotpEnrolment:
 def confirm_totp(session: Session, customer_id: int, code: str) -> list[str] | DomainError:
     """Turn TOTP on with a first valid code; returns recovery codes, shown this once."""
     credential = credential_of(session, customer_id)
-    if credential.totp_secret_sealed is None:
+    pending = credential.totp_pending_sealed
+    if pending is None:
         raise DomainError("totp_not_enrolled")
-    if not _check_totp(credential, code, enrolling=True):
+    if not _check_totp(credential, code, sealed=pending):
         return DomainError("code_invalid")
+    credential.totp_secret_sealed, credential.totp_pending_sealed = pending, None
     credential.totp_enabled_at = clock.now()
+    _notify(session, customer_id, "contact_changed", what="authenticator")
     _audit(session, f"customer:{customer_id}", "totp.enabled", f"customer:{customer_id}")
     return _new_recovery_codes(session, customer_id)
 
@@ -655,13 +683,18 @@ def _new_recovery_codes(session: Session, customer_id: int) -> list[str]:
     return fresh
 
 
-def _check_totp(credential: Credential, code: str, *, enrolling: bool = False) -> bool:
-    """±1 step of 30 s; a step once used cannot be used again (no replay)."""
-    if credential.totp_secret_sealed is None or (
-        credential.totp_enabled_at is None and not enrolling
-    ):
+def _check_totp(credential: Credential, code: str, *, sealed: str | None = None) -> bool:
+    """±1 step of 30 s; a step once used cannot be used again (no replay).
+
+    Checks the active authenticator, or `sealed` (the one being set up) when given.
+    """
+    if sealed is None:
+        if credential.totp_enabled_at is None:
+            return False
+        sealed = credential.totp_secret_sealed
+    if sealed is None:
         return False
-    secret = open_sealed(credential.totp_secret_sealed, context=f"totp:{credential.customer_id}")
+    secret = open_sealed(sealed, context=f"totp:{credential.customer_id}")
     totp = pyotp.TOTP(secret)
     now = clock.now()
     current = totp.timecode(now)
@@ -840,6 +873,9 @@ def confirm_contact_change(
     confirmed = codes.check(session, customer_id, f"change_{what}", code)
     if confirmed is None:
         return DomainError("code_invalid")
+    clash = find_by_login(session, confirmed.destination)
+    if clash is not None and clash.id != customer_id:
+        return DomainError("customer_exists")  # registered by someone else in the meantime
     customer = session.get(Customer, customer_id)
     assert customer is not None
     old = customer.phone if what == "phone" else customer.email
@@ -867,25 +903,40 @@ def confirm_contact_change(
 # --- freezing ------------------------------------------------------------------------------------
 
 
-def freeze(session: Session, customer_id: int, *, actor: str, reason: str) -> Customer:
-    """Stop all outgoing money at once; anyone may do it, since it only protects."""
+def freeze(
+    session: Session,
+    customer_id: int,
+    *,
+    actor: str,
+    reason: str,
+    keep_session: int | None = None,
+) -> Customer:
+    """Stop all outgoing money at once and sign out every other session (a lost phone's).
+
+    Anyone may do it at any hour, since it only protects.
+    """
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise DomainError("not_found")
     if customer.status == CustomerStatus.ACTIVE:
         customer.status, customer.status_reason = CustomerStatus.FROZEN, reason
         _notify(session, customer_id, "account_frozen")
+    sessions.revoke_all(session, customer_id, keep=keep_session)
     _audit(session, actor, "account.frozen", f"customer:{customer_id}", reason=reason)
     return customer
 
 
-def unfreeze(session: Session, customer_id: int, *, actor: str) -> Customer:
-    """Only after strong verification (a passed step-up challenge, checked by the caller)."""
+def unfreeze(session: Session, customer_id: int, *, actor: str, password: str | None) -> Customer:
+    """The password and a passed step-up (checked by the caller): a phone alone is not enough."""
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise DomainError("not_found")
     if customer.status != CustomerStatus.FROZEN:
         raise DomainError("account_not_frozen")
+    credential = session.get(Credential, customer_id)
+    has_password = credential is not None and credential.password_hash is not None
+    if has_password and not verify_secret(credential.password_hash, password or ""):
+        raise DomainError("invalid_credentials")
     customer.status, customer.status_reason = CustomerStatus.ACTIVE, None
     _notify(session, customer_id, "account_unfrozen")
     _audit(session, actor, "account.unfrozen", f"customer:{customer_id}")
@@ -909,14 +960,13 @@ def reseal_personal_data(session: Session) -> int:
         if sealed_id and not sealed_with_current_key(sealed_id):
             customer.national_id_sealed = reseal(sealed_id, context=NATIONAL_ID_CONTEXT)
             changed += 1
-    for credential in session.execute(
-        select(Credential).where(Credential.totp_secret_sealed.is_not(None))
-    ).scalars():
-        secret = credential.totp_secret_sealed or ""
-        if not sealed_with_current_key(secret):
-            context = f"totp:{credential.customer_id}"
-            credential.totp_secret_sealed = reseal(secret, context=context)
-            changed += 1
+    for credential in session.execute(select(Credential)).scalars():
+        context = f"totp:{credential.customer_id}"
+        for field in ("totp_secret_sealed", "totp_pending_sealed"):
+            secret = getattr(credential, field)
+            if secret and not sealed_with_current_key(secret):
+                setattr(credential, field, reseal(secret, context=context))
+                changed += 1
     return changed + _reseal_outbox(session)
 
 

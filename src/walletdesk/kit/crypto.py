@@ -1,7 +1,8 @@
 """Secrets handling: random tokens, their stored hashes, and personal data encrypted at rest.
 
-Tokens and one-time codes are stored only as SHA-256 (they are random and short-lived, so a
-slow hash adds nothing); passwords and PINs use argon2id in identity. Personal data is sealed
+Tokens and one-time codes are stored only as a keyed hash (HMAC-SHA256 with the server's
+secret: they are random and short-lived, so a slow hash adds nothing, and the key keeps a stolen
+database from being searched for 6-digit codes); passwords and PINs use argon2id. Personal data is sealed
 with AES-256-GCM under a key id, so keys can rotate: `seal` always uses the newest key and
 `open_sealed` reads the key id from the value.
 """
@@ -25,8 +26,18 @@ def random_token(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
+def keyed_digest(text: str) -> str:
+    """HMAC-SHA256 under the server's secret key.
+
+    Stored digests of tokens, codes and request bodies are keyed: a copy of the database alone
+    cannot be brute-forced back to a 6-digit code, a PIN or a card's CVC.
+    """
+    key = get_settings().secret_key.encode()
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
 def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return keyed_digest(f"token:{token}")
 
 
 def random_digits(length: int = 6) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -19,6 +19,10 @@ from walletdesk.kit.errors import DomainError, spec_for
 from walletdesk.kit.i18n import choose, pick_language
 
 PROBLEM_TYPE = "application/problem+json"
+
+# Row ids in paths and queries: a number past a 64-bit column is bad input, not a crash.
+MAX_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def settings_of(request: Request) -> Settings:

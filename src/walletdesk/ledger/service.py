@@ -6,17 +6,22 @@ form a chain with the request after them: the chain succeeds or fails as a whole
 
 How a batch is applied: the accounts it touches are locked in id order (PostgreSQL row locks;
 SQLite's writer lock is already held since every transaction begins IMMEDIATE), read once, the
-requests are applied in memory in order, and the result is written with one INSERT for the
-transfers, one for the entries and one UPDATE per touched account. A batch of a hundred costs
-about what a batch of one does, which is what lets callers group-commit.
+requests are applied in memory in order, and the result is written at once: on PostgreSQL one
+statement inserts the transfers and entries and sets the balances; on SQLite, in-process, the
+same writes go to the driver without SQLAlchemy's per-statement cost. A batch of a hundred costs
+about what a batch of one does, which is what lets callers group-commit (ledger/group_commit.py).
+Existing ids are not read up front: a batch first assumes they are new and is evaluated again,
+ids read, if a request fails or the insert meets a duplicate. docs/performance.md has figures.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Row, bindparam, func, insert, select, text, update
@@ -408,7 +413,7 @@ def _load_pendings(session: Session, external_ids: set[str]) -> dict[str, _Pendi
 _accounts = LedgerAccount.__table__
 _transfers = Transfer.__table__
 _entries = Entry.__table__
-_READ_ACCOUNTS = (
+_LOCK_ACCOUNTS = (
     select(
         _accounts.c.id,
         _accounts.c.currency,
@@ -419,8 +424,8 @@ _READ_ACCOUNTS = (
     )
     .where(_accounts.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(_accounts.c.id)
+    .with_for_update()
 )
-_LOCK_ACCOUNTS = _READ_ACCOUNTS.with_for_update()
 _READ_EXISTING = select(
     _transfers.c.id,
     _transfers.c.external_id,
@@ -447,9 +452,16 @@ _UPDATE_ACCOUNTS = (
 def _lock_accounts(session: Session, account_ids: set[int]) -> dict[int, _AccountState]:
     if not account_ids:
         return {}
-    query = _READ_ACCOUNTS if is_sqlite(session) else _LOCK_ACCOUNTS
-    rows = session.execute(query, {"ids": sorted(account_ids)})
-    return {row.id: _AccountState(*row) for row in rows}
+    if not is_sqlite(session):
+        rows = session.execute(_LOCK_ACCOUNTS, {"ids": sorted(account_ids)}).all()
+    else:  # the writer lock is already held (BEGIN IMMEDIATE)
+        query = _SQLITE_READ_ACCOUNTS.format(", ".join("?" * len(account_ids)))
+        with _sqlite_cursor(session) as cursor:
+            rows = cursor.execute(query, sorted(account_ids)).fetchall()
+    return {
+        id_: _AccountState(id_, currency, bool(no_overdraft), *amounts)
+        for id_, currency, no_overdraft, *amounts in rows
+    }
 
 
 def _load_existing(session: Session, external_ids: set[str]) -> dict[str, Row[Any]]:
@@ -550,7 +562,12 @@ def _write_in_order(
 
 
 # SQLite runs in this process, so a statement costs what its Python wrapping costs: the hot
-# path's writes go to the driver directly. Ids come from lastrowid (the writer lock is ours).
+# path's reads and writes go to the driver directly. Ids come from lastrowid (the writer lock
+# is ours).
+_SQLITE_READ_ACCOUNTS = (
+    "SELECT id, currency, no_overdraft, balance, pending_debits, pending_credits"
+    " FROM ledger_accounts WHERE id IN ({}) ORDER BY id"
+)
 _SQLITE_INSERT_TRANSFER = (
     "INSERT INTO ledger_transfers (external_id, debit_account_id, credit_account_id, amount,"
     " currency, kind, phase, pending_id, exchange_rate, description, created_at)"
@@ -571,11 +588,9 @@ def _write_sqlite(
     rows: list[dict[str, Any]],
     accounts: dict[int, _AccountState],
 ) -> list[int]:
-    connection = session.connection()
-    stored_time = _sqlite_time(connection.dialect)
-    cursor = connection.connection.driver_connection.cursor()
-    try:
-        ids: list[int] = []
+    stored_time = _sqlite_time(session.get_bind().dialect)
+    ids: list[int] = []
+    with _sqlite_cursor(session) as cursor:
         for row in rows:
             values = [row[c] for c in _TRANSFER_COLUMNS]
             cursor.execute(_SQLITE_INSERT_TRANSFER, (*values, stored_time(row["created_at"])))
@@ -584,13 +599,22 @@ def _write_sqlite(
         if entries:
             cursor.executemany(_SQLITE_INSERT_ENTRY, entries)
         cursor.executemany(_SQLITE_UPDATE_BALANCE, _balance_rows(planned, accounts))
-    except sqlite3.Error as error:  # raised as SQLAlchemy's own, as every other statement's
-        raise DBAPIError.instance(None, None, error, sqlite3.Error) from error
-    finally:
-        cursor.close()
     return ids
 
 
+@contextmanager
+def _sqlite_cursor(session: Session) -> Iterator[sqlite3.Cursor]:
+    """The driver's cursor on the session's connection; its errors raised as SQLAlchemy's."""
+    cursor = session.connection().connection.driver_connection.cursor()
+    try:
+        yield cursor
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(None, None, error, sqlite3.Error) from error
+    finally:
+        cursor.close()
+
+
+@cache
 def _sqlite_time(dialect: Dialect) -> Callable[[Any], Any]:
     """created_at as SQLAlchemy itself stores it in SQLite (text), so reads give it back."""
     processor = _transfers.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)

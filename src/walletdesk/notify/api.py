@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from walletdesk.kit.clock import as_utc
-from walletdesk.kit.http import db_of, run_idempotent
+from walletdesk.kit.http import RowId, db_of, run_idempotent
 from walletdesk.notify import service
 from walletdesk.notify.models import InboxMessage
 from walletdesk.wallet.api import CustomerId
@@ -45,7 +45,7 @@ def list_inbox(
 
 
 @router.post("/inbox/{message_id}/read")
-def mark_read(request: Request, message_id: int, customer_id: CustomerId) -> Response:
+def mark_read(request: Request, message_id: RowId, customer_id: CustomerId) -> Response:
     def operation(session: Session, _key: str) -> tuple[int, Any]:
         return 200, message_out(service.mark_read(session, customer_id, message_id))
 

@@ -15,6 +15,8 @@ from walletdesk.identity.api import CallerDep, guard_movement, request_digest
 from walletdesk.identity.guard import Movement
 from walletdesk.kit.errors import DomainError
 from walletdesk.kit.http import (
+    MAX_ID,
+    RowId,
     bearer_token,
     db_of,
     language_of,
@@ -149,7 +151,7 @@ def list_cards(request: Request, customer_id: CustomerId) -> list[dict[str, Any]
 
 
 @router.delete("/cards/{card_id}")
-def remove_card(request: Request, card_id: int, customer_id: CustomerId) -> Response:
+def remove_card(request: Request, card_id: RowId, customer_id: CustomerId) -> Response:
     def operation(session: Session, _key: str) -> tuple[int, Any]:
         return 200, schemas.card_out(cards.remove_card(session, customer_id, card_id))
 
@@ -158,10 +160,16 @@ def remove_card(request: Request, card_id: int, customer_id: CustomerId) -> Resp
 
 @router.post("/topups", status_code=201)
 def top_up(
-    request: Request, body: schemas.TopUpIn, customer_id: CustomerId, language: Language
+    request: Request, body: schemas.TopUpIn, caller: CallerDep, language: Language
 ) -> Response:
-    amount = amount_of(body.amount, body.currency)
+    customer_id, amount = caller.customer_id, amount_of(body.amount, body.currency)
     db, gateway = db_of(request), request.app.state.gateway
+    guard_movement(
+        request,
+        caller,
+        body,
+        Movement("topup", amount, body.currency, request_digest(request, body)),
+    )
 
     def operation(session: Session, key: str) -> tuple[int, Any]:
         txn = topups.top_up(
@@ -200,7 +208,9 @@ def send_money(
     request: Request, body: schemas.TransferIn, caller: CallerDep, language: Language
 ) -> Response:
     customer_id, amount = caller.customer_id, amount_of(body.amount, body.currency)
-    movement = Movement("transfer", amount, body.currency, request_digest(request, body))
+    movement = Movement(
+        "transfer", amount, body.currency, request_digest(request, body), recipient=body.to
+    )
     guard_movement(request, caller, body, movement)
 
     def operation(session: Session, key: str) -> tuple[int, Any]:
@@ -258,7 +268,9 @@ def list_transactions(
     currency: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    cursor: int | None = Query(default=None, description="next_cursor of the previous page"),
+    cursor: int | None = Query(
+        default=None, ge=1, le=MAX_ID, description="next_cursor of the previous page"
+    ),
     limit: int = Query(default=20, ge=1, le=100),
 ) -> dict[str, Any]:
     filters = history.HistoryFilter(kind, status, currency, since, until)

@@ -48,7 +48,7 @@ class CardIn(Strict):
 
 
 class TopUpIn(Strict):
-    card_id: int
+    card_id: int = Field(ge=1, le=2**63 - 1)
     amount: AmountText
     currency: CurrencyCode
 

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("last_password_reset_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("totp_secret_sealed", sa.String(length=200), nullable=True),
         sa.Column("totp_enabled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("totp_pending_sealed", sa.String(length=200), nullable=True),
         sa.Column("totp_last_step", sa.Integer(), nullable=True),
         sa.Column("phone_verified_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("email_verified_at", sa.DateTime(timezone=True), nullable=True),

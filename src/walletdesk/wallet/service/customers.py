@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -10,16 +9,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from walletdesk.kit import clock
+from walletdesk.kit.crypto import token_hash
 from walletdesk.kit.errors import DomainError
 from walletdesk.kit.money import check_currency
 from walletdesk.ledger import service as ledger
 from walletdesk.wallet.models import Customer, CustomerStatus, Merchant, Wallet
 from walletdesk.wallet.rules import normalize_email, normalize_phone
 from walletdesk.wallet.service.common import ensure_wallet
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def new_token(prefix: str) -> str:
@@ -93,7 +89,7 @@ def create_merchant(
         name=name,
         currencies=",".join(check_currency(c) for c in currencies),
         fee_bps=fee_bps,
-        api_key_hash=hash_token(api_key),
+        api_key_hash=token_hash(api_key),
         created_at=clock.now(),
     )
     session.add(merchant)
@@ -103,7 +99,7 @@ def create_merchant(
 
 def merchant_by_key(session: Session, api_key: str) -> Merchant | None:
     return session.execute(
-        select(Merchant).where(Merchant.api_key_hash == hash_token(api_key))
+        select(Merchant).where(Merchant.api_key_hash == token_hash(api_key))
     ).scalar_one_or_none()
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from walletdesk.kit.clock import as_utc
@@ -16,7 +16,7 @@ from walletdesk.kit.errors import DomainError
 from walletdesk.kit.ids import is_valid_number, normalize_number
 from walletdesk.kit.money import format_minor
 from walletdesk.ledger.models import Entry, Transfer
-from walletdesk.wallet.models import TxnKind, Wallet, WalletTransaction
+from walletdesk.wallet.models import TxnKind, TxnStatus, Wallet, WalletTransaction
 
 INCOMING_KINDS = {TxnKind.TOPUP, TxnKind.REFUND}
 
@@ -57,7 +57,12 @@ def list_transactions(
     query = select(WalletTransaction).where(
         or_(
             WalletTransaction.customer_id == customer_id,
-            WalletTransaction.counterparty_customer_id == customer_id,
+            # The other party sees only money that reached them, never a sender's failed
+            # attempt (its reason would tell them the sender's balance or limits).
+            and_(
+                WalletTransaction.counterparty_customer_id == customer_id,
+                WalletTransaction.status == TxnStatus.SUCCEEDED,
+            ),
         )
     )
     for column, value in (
@@ -96,9 +101,15 @@ def get_by_number(session: Session, customer_id: int, number: str) -> WalletTran
     txn = session.execute(
         select(WalletTransaction).where(WalletTransaction.number == digits)
     ).scalar_one_or_none()
-    if txn is None or customer_id not in (txn.customer_id, txn.counterparty_customer_id):
+    if txn is None or not _visible_to(txn, customer_id):
         raise DomainError("transaction_not_found")
     return txn
+
+
+def _visible_to(txn: WalletTransaction, customer_id: int) -> bool:
+    if txn.customer_id == customer_id:
+        return True
+    return txn.counterparty_customer_id == customer_id and txn.status == TxnStatus.SUCCEEDED
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,7 +117,7 @@ def refund(
     payment = _payment_for_refund(session, merchant_id, payment_number)
     remaining = payment.amount - payment.refunded_amount
     amount = remaining if amount is None else amount
-    if amount > remaining:
+    if amount > remaining or amount <= 0:  # nothing left to refund is no refund at all
         raise DomainError("refund_exceeds_payment")
     merchant = session.get(Merchant, merchant_id)
     assert merchant is not None

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletdesk.config import get_settings
-from walletdesk.db import Database
+from walletdesk.db import Database, is_sqlite
 from walletdesk.kit import clock
 from walletdesk.kit.clock import as_utc
 from walletdesk.kit.errors import DomainError
@@ -53,17 +53,30 @@ def top_up(
     with db.unit_of_work() as first:
         started = _start(first, customer_id, card_id, amount, currency, request_key)
         number, token = started.number, _card_token(first, started)
-        pending = started.status == TxnStatus.PENDING
-    txn = _by_number(session, number)
-    if not pending:
-        return txn
+        chargeable = started.status == TxnStatus.PENDING and not _left_to_reconcile(started)
+    if not chargeable:
+        return _by_number(session, number)
+    # Charge before touching `session`: on SQLite its first statement takes the writer lock,
+    # which must not be held while an outside system answers.
     try:
-        result = gateway.charge(token, amount, currency, key=number)
+        result: ChargeResult | None = gateway.charge(token, amount, currency, key=number)
     except GatewayTimeout:
+        result = None
+    txn = _by_number(session, number)
+    if result is None:
         txn.failure_code = "gateway_timeout"
         txn.updated_at = clock.now()
         return txn
     return _resolve(session, txn, result)
+
+
+def _left_to_reconcile(txn: WalletTransaction) -> bool:
+    """A retry this late must not charge: reconcile may be voiding the hold right now."""
+    window = timedelta(minutes=get_settings().gateway_timeout_hold_minutes)
+    return clock.now() - as_utc(txn.created_at) >= window - RETRY_MARGIN
+
+
+RETRY_MARGIN = timedelta(minutes=5)
 
 
 def reconcile(session: Session, gateway: CardGateway) -> list[WalletTransaction]:
@@ -75,7 +88,8 @@ def reconcile(session: Session, gateway: CardGateway) -> list[WalletTransaction]
         if result is None and as_utc(txn.created_at) > give_up_before:
             continue  # a retry may still charge it; wait until the hold window closes
         if result is None:
-            _release_hold(session, txn, void=True)
+            if _release_hold(session, txn, void=True) == ledger.Result.PENDING_ALREADY_POSTED:
+                continue  # a late retry's charge got there first: it settled the top-up
             settled.append(fail(txn, "gateway_timeout", charged=False))
             continue
         settled.append(_resolve(session, txn, result))
@@ -130,21 +144,46 @@ def _start(
 
 def _resolve(session: Session, txn: WalletTransaction, result: ChargeResult) -> WalletTransaction:
     if result.status == ChargeStatus.SUCCEEDED:
-        _release_hold(session, txn, void=False)
-        txn.failure_code = None
+        if _release_hold(session, txn, void=False) == ledger.Result.PENDING_ALREADY_VOIDED:
+            _credit_late(session, txn)
+        txn.failure_code, txn.failure_params = None, None
         return succeed(txn)
     _release_hold(session, txn, void=True)
     return fail(txn, result.decline_code or "card_declined")
 
 
-def _release_hold(session: Session, txn: WalletTransaction, *, void: bool) -> None:
+def _credit_late(session: Session, txn: WalletTransaction) -> None:
+    """The card was charged after its hold was given up on: the money is the customer's."""
+    wallet = ensure_wallet(session, txn.customer_id, txn.currency)
+    clearing = ledger.system_account(session, AccountKind.GATEWAY_CLEARING, txn.currency).id
+    late = ledger.TransferRequest(
+        f"{txn.ledger_id}:late",
+        clearing,
+        wallet.ledger_account_id,
+        txn.amount,
+        txn.currency,
+        "topup",
+    )
+    outcome = ledger.post(session, [late])[0]
+    if not outcome.ok:
+        raise RuntimeError(f"top-up {txn.number}: cannot credit a late charge: {outcome.result}")
+
+
+def _release_hold(session: Session, txn: WalletTransaction, *, void: bool) -> ledger.Result:
+    """Post or void the hold; a hold the other path already resolved is reported, not fatal."""
     suffix = "void" if void else "post"
     outcome = ledger.post(
         session,
         [ledger.resolve_pending(f"{txn.ledger_id}:{suffix}", f"{txn.ledger_id}:hold", void=void)],
     )[0]
+    if outcome.result in (
+        ledger.Result.PENDING_ALREADY_VOIDED,
+        ledger.Result.PENDING_ALREADY_POSTED,
+    ):
+        return outcome.result
     if not outcome.ok:
         raise RuntimeError(f"top-up {txn.number}: cannot {suffix} the hold: {outcome.result}")
+    return outcome.result
 
 
 def _card_of(session: Session, customer_id: int, card_id: int) -> Card:
@@ -166,13 +205,15 @@ def _by_number(session: Session, number: str) -> WalletTransaction:
 
 
 def _pending_topups(session: Session) -> list[WalletTransaction]:
-    return list(
-        session.execute(
-            select(WalletTransaction)
-            .where(
-                WalletTransaction.kind == TxnKind.TOPUP,
-                WalletTransaction.status == TxnStatus.PENDING,
-            )
-            .order_by(WalletTransaction.id)
-        ).scalars()
+    """Pending top-ups, locked for this reconciliation (another one skips them)."""
+    query = (
+        select(WalletTransaction)
+        .where(
+            WalletTransaction.kind == TxnKind.TOPUP,
+            WalletTransaction.status == TxnStatus.PENDING,
+        )
+        .order_by(WalletTransaction.id)
     )
+    if not is_sqlite(session):
+        query = query.with_for_update(skip_locked=True)
+    return list(session.execute(query).scalars())

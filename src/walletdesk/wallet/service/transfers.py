@@ -64,15 +64,17 @@ def send(
         sender_label=sender.display_name,
         request_key=request_key,
     )
+    # Own checks first: who is registered is answered only to someone who could pay them.
+    if refused := refuse_outgoing(session, txn, sender):
+        return refused
+    balance = available(session, wallet) if wallet is not None else 0
+    if wallet is None or balance < amount:
+        return fail(txn, "insufficient_balance", available=balance)
     if recipient is None:
         return fail(txn, "invalid_recipient", recipient=mask_recipient(to.strip()))
     if recipient.id == customer_id:
         # Recorded apart so the explanation says "that is you", not "nobody is registered".
         return fail(txn, "invalid_recipient", recipient=mask_recipient(to.strip()), own=True)
-    if refused := refuse_outgoing(session, txn, sender):
-        return refused
-    if wallet is None:
-        return fail(txn, "insufficient_balance", available=0)
     target = ensure_wallet(session, recipient.id, currency)
     request = ledger.TransferRequest(
         txn.ledger_id, wallet.ledger_account_id, target.ledger_account_id, amount, currency, "p2p"
