@@ -232,7 +232,10 @@ def test_hundred_concurrent_full_balance_payments_only_one_succeeds(
     with httpx.Client(base_url=server, timeout=TIMEOUT, limits=LIMITS) as client:
         # A stranger tries to sign in as Alice (an operator-made customer, who has no password).
         # Refused, and it must not change anything for her app's payments below.
-        guess = client.post("/v1/auth/login", json={"login": alice.phone, "password": "x" * 12})
+        guess = client.post(
+            "/v1/auth/login",
+            json={"login": alice.phone, "password": "x" * 12, "device_id": "strangers-pc"},
+        )
         assert guess.status_code == 401
         assert guess.json()["code"] == "invalid_credentials"
         answers = Volley(
