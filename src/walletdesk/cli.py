@@ -22,6 +22,7 @@ from walletdesk.kit.errors import DomainError
 from walletdesk.kit.money import format_minor, parse_amount
 from walletdesk.ledger import service as ledger
 from walletdesk.notify.cli import worker_command
+from walletdesk.risk import service as risk
 from walletdesk.wallet.gateway import SandboxGateway
 from walletdesk.wallet.models import Customer
 from walletdesk.wallet.service import cards, customers, topups, withdrawals
@@ -171,6 +172,35 @@ def reseal_data() -> None:
     with _database().unit_of_work() as session:
         changed = reseal_personal_data(session)
     console.print(f"re-encrypted {changed} values under the newest key")
+
+
+@admin_app.command("risk-alerts")
+def risk_alerts() -> None:
+    """Open risk alerts (holds and locks) waiting for an analyst, oldest first."""
+    table = Table(title="Open risk alerts")
+    for column in ("alert", "customer", "raised", "why"):
+        table.add_column(column)
+    with _database().unit_of_work() as session:
+        for alert in risk.open_alerts(session):
+            why = risk.latest_explanation(session, alert.customer_id, "en") or ""
+            table.add_row(str(alert.id), str(alert.customer_id), alert.created_at.isoformat(), why)
+    console.print(table)
+
+
+@admin_app.command("resolve-alert")
+def resolve_alert(
+    alert_id: int,
+    resolution: Annotated[str, typer.Option(help="What was found and done")],
+    by: Annotated[str, typer.Option(help="Who resolves it (recorded in the audit log)")],
+    unlock: Annotated[bool, typer.Option("--unlock", help="Unlock the customer too")] = False,
+) -> None:
+    """Close a risk alert after review; audited."""
+    try:
+        with _database().unit_of_work() as session:
+            risk.resolve_alert(session, alert_id, by=by, resolution=resolution, unlock=unlock)
+    except DomainError as error:
+        _fail(error)
+    console.print(f"alert {alert_id} resolved" + (" and the customer unlocked" if unlock else ""))
 
 
 @admin_app.command("create-customer")

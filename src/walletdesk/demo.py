@@ -18,6 +18,8 @@ from walletdesk.identity.passwords import hash_secret
 from walletdesk.identity.service import credential_of, issue_api_session
 from walletdesk.kit import clock
 from walletdesk.kit.money import parse_amount
+from walletdesk.risk import service as risk
+from walletdesk.risk.rules import RiskEvent
 from walletdesk.wallet.gateway import CardGateway
 from walletdesk.wallet.models import Customer, CustomerStatus, Merchant, WalletTransaction
 from walletdesk.wallet.service import (
@@ -79,7 +81,7 @@ PEOPLE = [
         "zh-CN",
         "demo-lina",
         ("CNY",),
-        "account locked by security: a payment was refused",
+        "locked by the risk engine (4 cards in a day); a payment was refused",
     ),
     DemoPerson(
         "wangfang",
@@ -258,10 +260,8 @@ def _history(db: Database, gateway: CardGateway, ids: dict[str, int]) -> None:
         ),
     )
 
+    _lock_by_risk_engine(db, gateway, lina)
     with db.unit_of_work() as session:
-        customers.set_status(
-            session, lina, CustomerStatus.LOCKED, "unusual login from a new device"
-        )
         customers.set_status(
             session, wang, CustomerStatus.FROZEN, "frozen by the customer: phone lost"
         )
@@ -273,6 +273,20 @@ def _history(db: Database, gateway: CardGateway, ids: dict[str, int]) -> None:
         ),
     )
     top(zhang, slow, "100.00", "CNY", "zhang-timeout")
+
+
+def _lock_by_risk_engine(db: Database, gateway: CardGateway, customer_id: int) -> None:
+    """Four different cards in a day: the risk engine locks the account and opens an alert."""
+    with db.unit_of_work() as session:
+        customer = session.get(Customer, customer_id)
+        if customer is None or customer.status == CustomerStatus.LOCKED:
+            return
+    for number in ("5555555555554444", "4242424242424242", "4000000000009995"):
+        _card(db, gateway, customer_id, number)
+    with db.unit_of_work() as session:
+        risk.evaluate(
+            session, RiskEvent(kind="card_added", customer_id=customer_id, at=clock.now())
+        )
 
 
 def _once(
