@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     )
     step_up_thresholds: dict[str, str] = Field(
         default={"CNY": "5000", "USD": "700", "JPY": "100000", "BTC": "0.01", "USDT": "700"},
-        description="Payments, transfers and withdrawals from this amount need a second factor",
+        description="Top-ups, payments, transfers, withdrawals and exchanges from this amount need a second factor",
     )
     group_commit_max_batch: int = Field(
         default=256, description="Most transfers the ledger commits in one database transaction"

@@ -764,12 +764,12 @@ def test_a_stolen_password_cannot_enrol_an_authenticator_or_revoke_devices(
         "Authorization": f"Bearer {login(client, phone, device='attacker-pc').json()['token']}"
     }
     enrol = client.post("/v1/auth/totp/enroll", headers=attacker)
-    assert enrol.json()["code"] == "device_not_verified"
+    assert enrol.json()["code"] == "verified_device_required"
     own_device = next(d for d in client.get("/v1/devices", headers=owner).json() if d["current"])
     revoke = client.delete(
         f"/v1/devices/{own_device['id']}", headers={**attacker, "Idempotency-Key": "r"}
     )
-    assert revoke.json()["code"] == "device_not_verified"
+    assert revoke.json()["code"] == "verified_device_required"
     assert client.get("/v1/me", headers=owner).status_code == 200
 
 
@@ -781,3 +781,22 @@ def test_huge_ids_are_bad_input_not_a_crash(client: TestClient, db: Database) ->
     assert client.delete(f"/v1/devices/{huge}", headers=keyed).status_code == 422
     assert client.delete(f"/v1/cards/{huge}", headers=keyed).status_code == 422
     assert client.get(f"/v1/transactions?cursor={huge}", headers=headers).status_code == 422
+
+
+def test_an_email_given_at_sign_up_can_be_proven_later(client: TestClient, db: Database) -> None:
+    phone, email = "+8613811110033", "lee@example.com"
+    client.post(
+        "/v1/auth/register",
+        json={"name": "Lee", "password": PASSWORD, "phone": phone, "email": email},
+    )
+    client.post("/v1/auth/verify-contact", json={"login": phone, "code": latest_secret(db, phone)})
+    token = login(client, phone).json()["token"]
+    sent = client.post("/v1/auth/verify-email", headers={"Authorization": f"Bearer {token}"})
+    assert sent.status_code == 202
+    code = latest_secret(db, email)
+    assert (
+        client.post("/v1/auth/verify-contact", json={"login": email, "code": code}).status_code
+        == 200
+    )
+    client.post("/v1/auth/password/forgot", json={"login": email, "channel": "email"})
+    assert "password_reset_link" in events_for(db, email)

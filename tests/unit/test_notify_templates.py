@@ -25,6 +25,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "new_device_login": {"device": "Pixel 8", "when": "2026-01-15T02:00:00+00:00"},
     "password_changed": {},
     "pin_changed": {},
+    "authenticator_enabled": {},
     "contact_changed": {"what": "phone"},
     "account_locked": {"reason": "failed_logins"},
     "account_frozen": {},
@@ -54,6 +55,7 @@ REQUIRED_EVENTS = {
     "contact_summary",
 }
 SECURITY_EVENTS = {
+    "authenticator_enabled",
     "new_device_login",
     "password_changed",
     "pin_changed",

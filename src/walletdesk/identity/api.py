@@ -98,7 +98,7 @@ def auth_of(session: Session, caller: Caller) -> AuthSession:
 def require_verified_device(request: Request, caller: Caller) -> None:
     with db_of(request).unit_of_work() as session:
         if not sessions.device_verified(session, auth_of(session, caller)):
-            raise DomainError("device_not_verified")
+            raise DomainError("verified_device_required")
 
 
 def guard_movement(
@@ -240,6 +240,15 @@ def verify_contact(request: Request, body: VerifyContactIn) -> dict[str, str]:
     limit(request, "otp.verify", login_key(body.login))
     committing(db_of(request), lambda s: identity.verify_contact(s, body.login, body.code))
     return {"status": "verified"}
+
+
+@router.post("/auth/verify-email", status_code=202)
+def send_email_proof(request: Request, caller: CallerDep) -> dict[str, str]:
+    """Send a code to the account's email; prove it with /v1/auth/verify-contact."""
+    limit(request, "otp.send", f"customer:{caller.customer_id}")
+    with db_of(request).unit_of_work() as session:
+        identity.send_email_proof(session, caller.customer_id)
+    return {"status": "code_sent"}
 
 
 @router.post("/auth/login")

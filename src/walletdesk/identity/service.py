@@ -99,6 +99,12 @@ define(
     zh="账户未处于冻结状态。",
 )
 define(
+    "verified_device_required",
+    403,
+    en="Do this from a device you have confirmed with a code.",
+    zh="请在已通过验证码确认的设备上进行此操作。",
+)
+define(
     "pin_change_needs_proof",
     403,
     en="To change the PIN, give the current PIN — or your password if you forgot it.",
@@ -218,6 +224,14 @@ def _new_customer(
     session.flush()
     ensure_wallet(session, customer.id, "CNY")
     return customer
+
+
+def send_email_proof(session: Session, customer_id: int) -> None:
+    """A code to the customer's email, so that an address given at sign-up can be proven too."""
+    customer = session.get(Customer, customer_id)
+    if customer is None or not customer.email:
+        raise DomainError("contact_required")
+    codes.send(session, customer_id, "verify_contact", "email", customer.email)
 
 
 def verify_contact(session: Session, login: str, code: str) -> DomainError | None:
@@ -667,7 +681,7 @@ def confirm_totp(session: Session, customer_id: int, code: str) -> list[str] | D
         return DomainError("code_invalid")
     credential.totp_secret_sealed, credential.totp_pending_sealed = pending, None
     credential.totp_enabled_at = clock.now()
-    _notify(session, customer_id, "contact_changed", what="authenticator")
+    _notify(session, customer_id, "authenticator_enabled")
     _audit(session, f"customer:{customer_id}", "totp.enabled", f"customer:{customer_id}")
     return _new_recovery_codes(session, customer_id)
 

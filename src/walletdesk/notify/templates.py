@@ -166,6 +166,22 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
     ),
     Template(
+        "authenticator_enabled",
+        (),
+        security=True,
+        en=Text(
+            "An authenticator app was set up for your walletdesk account",
+            "An authenticator app was just set up for your walletdesk account; from now on "
+            "its codes confirm sensitive actions. If you did not do this, freeze your account "
+            "in the app and call us on {hotline} at once.",
+        ),
+        zh=Text(
+            "您的 walletdesk 账户已绑定身份验证器",
+            "您的 walletdesk 账户刚刚绑定了身份验证器,今后敏感操作将使用其验证码确认。"
+            "如非本人操作,请立即在 App 中冻结账户并致电 {hotline}。",
+        ),
+    ),
+    Template(
         "account_locked",
         ("reason",),
         security=True,
