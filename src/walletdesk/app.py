@@ -25,6 +25,8 @@ from walletdesk.kit.security import install_security
 from walletdesk.notify import worker as notify_worker
 from walletdesk.notify.api import router as inbox_router
 from walletdesk.risk.config import current_config as current_risk_config
+from walletdesk.support.api import admin_router as hours_admin_router
+from walletdesk.support.api import router as hours_router
 from walletdesk.wallet.api import admin_router, merchant_router
 from walletdesk.wallet.api import router as wallet_router
 from walletdesk.wallet.gateway import CardGateway, SandboxGateway
@@ -67,6 +69,8 @@ def create_app(
     app.include_router(identity_pages)
     app.include_router(wallet_router)
     app.include_router(inbox_router)
+    app.include_router(hours_router)
+    app.include_router(hours_admin_router)
     app.include_router(merchant_router)
     app.include_router(admin_router)
 

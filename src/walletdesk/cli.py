@@ -23,6 +23,7 @@ from walletdesk.kit.money import format_minor, parse_amount
 from walletdesk.ledger import service as ledger
 from walletdesk.notify.cli import worker_command
 from walletdesk.risk import service as risk
+from walletdesk.support.cli import hours_app
 from walletdesk.wallet.gateway import SandboxGateway
 from walletdesk.wallet.models import Customer
 from walletdesk.wallet.service import cards, customers, topups, withdrawals
@@ -35,6 +36,7 @@ admin_app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
+app.add_typer(hours_app, name="hours")
 app.command("worker")(worker_command)
 app.add_typer(admin_app, name="admin")
 console = Console()
