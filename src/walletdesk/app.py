@@ -27,6 +27,7 @@ from walletdesk.notify.api import router as inbox_router
 from walletdesk.risk.config import current_config as current_risk_config
 from walletdesk.support.api import admin_router as hours_admin_router
 from walletdesk.support.api import router as hours_router
+from walletdesk.support.kb_api import router as help_router
 from walletdesk.wallet.api import admin_router, merchant_router
 from walletdesk.wallet.api import router as wallet_router
 from walletdesk.wallet.gateway import CardGateway, SandboxGateway
@@ -71,6 +72,7 @@ def create_app(
     app.include_router(inbox_router)
     app.include_router(hours_router)
     app.include_router(hours_admin_router)
+    app.include_router(help_router)
     app.include_router(merchant_router)
     app.include_router(admin_router)
 
