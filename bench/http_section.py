@@ -124,7 +124,7 @@ def _client(base: str) -> httpx.Client:
 def service_send(db: Database, people: list[tuple[str, str]], rng: random.Random, n: str) -> None:
     (_, sender), (_, to) = rng.sample(people, 2)
     with db.unit_of_work() as session:
-        found = transfers.find_recipient(session, sender)
+        found = customers.find_by_contact(session, sender)
         assert found is not None
         txn = transfers.send(session, found.id, to, 100, "CNY", request_key=f"svc:{n}")
         assert txn.status == "succeeded", txn.failure_code

@@ -27,7 +27,7 @@ from walletdesk.support.cli import hours_app
 from walletdesk.wallet.gateway import SandboxGateway
 from walletdesk.wallet.models import Customer
 from walletdesk.wallet.service import cards, customers, topups, withdrawals
-from walletdesk.wallet.service.transfers import find_recipient
+from walletdesk.wallet.service.customers import find_by_contact
 
 app = typer.Typer(help="walletdesk: a digital wallet with its own customer-service hotline.")
 db_app = typer.Typer(help="Database: migrate, check the books, tidy up.")
@@ -300,7 +300,7 @@ def settle(
 
 
 def _customer_by_phone(session: Session, phone: str) -> Customer:
-    customer = find_recipient(session, phone)
+    customer = find_by_contact(session, phone)
     if customer is None:
         raise DomainError("invalid_recipient")
     return customer

@@ -194,7 +194,7 @@ def _history(db: Database, gateway: CardGateway, ids: dict[str, int]) -> None:
                 gateway,
                 customer,
                 card,
-                _minor(amount, currency),
+                parse_amount(amount, currency),
                 currency,
                 request_key=f"demo:{key}",
             )
@@ -300,7 +300,3 @@ def _once(
 def _card(db: Database, gateway: CardGateway, customer_id: int, number: str) -> int:
     with db.unit_of_work() as session:
         return cards.add_card(session, gateway, customer_id, number, 12, 2030, "123").id
-
-
-def _minor(amount: str, currency: str) -> int:
-    return parse_amount(amount, currency)

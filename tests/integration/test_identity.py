@@ -24,7 +24,7 @@ from walletdesk.notify.models import OutboxMessage
 from walletdesk.notify.service import open_params
 from walletdesk.wallet.gateway import SandboxGateway
 from walletdesk.wallet.service import cards, customers, topups
-from walletdesk.wallet.service.transfers import find_recipient
+from walletdesk.wallet.service.customers import find_by_contact
 
 PASSWORD = "plum blossom river 42"
 PIN = "258036"
@@ -124,7 +124,7 @@ def fund(client: TestClient, db: Database, phone: str, amount: int) -> None:
     """Credit the wallet through a real top-up on the sandbox card."""
     gateway = client.app.state.gateway  # type: ignore[attr-defined]
     with db.unit_of_work() as session:
-        customer = find_recipient(session, phone)
+        customer = find_by_contact(session, phone)
         assert customer is not None
         card = cards.add_card(session, gateway, customer.id, "4242424242424242", 12, 2031, "123")
         customer_id, card_id = customer.id, card.id

@@ -123,9 +123,9 @@ def _first_payment_done(session: Session, auth: AuthSession) -> None:
 
 
 def _recipient_id(session: Session, contact: str | None) -> int | None:
-    from walletdesk.wallet.service.transfers import find_recipient
+    from walletdesk.wallet.service.customers import find_by_contact
 
-    recipient = find_recipient(session, contact) if contact else None
+    recipient = find_by_contact(session, contact) if contact else None
     return recipient.id if recipient else None
 
 

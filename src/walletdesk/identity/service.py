@@ -44,6 +44,7 @@ from walletdesk.kit.errors import DomainError, define
 from walletdesk.wallet.models import NAME_CONTEXT, NATIONAL_ID_CONTEXT, Customer, CustomerStatus
 from walletdesk.wallet.rules import normalize_email, normalize_phone
 from walletdesk.wallet.service.common import ensure_wallet
+from walletdesk.wallet.service.customers import find_by_contact
 
 define(
     "invalid_credentials",
@@ -149,18 +150,6 @@ def credential_of(session: Session, customer_id: int) -> Credential:
     return credential
 
 
-def find_by_login(session: Session, login: str) -> Customer | None:
-    """The customer whose phone or email this is; malformed input finds nobody."""
-    try:
-        if "@" in login:
-            condition = Customer.email == normalize_email(login)
-        else:
-            condition = Customer.phone == normalize_phone(login)
-    except DomainError:
-        return None
-    return session.execute(select(Customer).where(condition)).scalar_one_or_none()
-
-
 def _contact_verified(credential: Credential) -> bool:
     return credential.phone_verified_at is not None or credential.email_verified_at is not None
 
@@ -196,7 +185,7 @@ def register(
     email = normalize_email(email) if email else None
     check_password(password, personal=(phone, email))
     password_hash = hash_secret(password)  # always, so both paths take the same time
-    existing = find_by_login(session, phone or email or "")
+    existing = find_by_contact(session, phone or email or "")
     if existing is not None and _contact_verified(credential_of(session, existing.id)):
         _notify(session, existing.id, "registration_attempt")
         return
@@ -235,7 +224,7 @@ def send_email_proof(session: Session, customer_id: int) -> None:
 
 
 def verify_contact(session: Session, login: str, code: str) -> DomainError | None:
-    customer = find_by_login(session, login)
+    customer = find_by_contact(session, login)
     confirmed = customer and codes.check(session, customer.id, "verify_contact", code)
     if customer is None or not confirmed:
         return DomainError("code_invalid")
@@ -270,7 +259,7 @@ def login(
     ip: str | None,
     kind: str = "api",
 ) -> LoginResult | DomainError:
-    customer = find_by_login(session, login_id)
+    customer = find_by_contact(session, login_id)
     credential = credential_of(session, customer.id) if customer else None
     matches = verify_secret(credential.password_hash if credential else None, password)
     now = clock.now()
@@ -436,7 +425,7 @@ def revoke_device(session: Session, customer_id: int, device_id: int) -> Device:
 
 def forgot_password(session: Session, login_id: str, channel: str) -> None:
     """Send a reset link (email) or code (SMS) if the account exists; same answer either way."""
-    customer = find_by_login(session, login_id)
+    customer = find_by_contact(session, login_id)
     if customer is None:
         token_hash(random_token())  # comparable work on both paths
         return
@@ -536,7 +525,7 @@ def _live_reset_token(
     if token:
         key = token
     elif login_id and code:
-        customer = find_by_login(session, login_id)
+        customer = find_by_contact(session, login_id)
         if customer is None:
             return None
         key = f"{customer.id}:{code.strip()}"
@@ -874,7 +863,7 @@ def start_contact_change(
     if bool(phone) == bool(email):
         raise DomainError("contact_required")
     new = normalize_phone(phone) if phone else normalize_email(email or "")
-    clash = find_by_login(session, new)
+    clash = find_by_contact(session, new)
     if clash is not None and clash.id != customer_id:
         raise DomainError("customer_exists")
     what = "phone" if phone else "email"
@@ -887,7 +876,7 @@ def confirm_contact_change(
     confirmed = codes.check(session, customer_id, f"change_{what}", code)
     if confirmed is None:
         return DomainError("code_invalid")
-    clash = find_by_login(session, confirmed.destination)
+    clash = find_by_contact(session, confirmed.destination)
     if clash is not None and clash.id != customer_id:
         return DomainError("customer_exists")  # registered by someone else in the meantime
     customer = session.get(Customer, customer_id)

@@ -31,6 +31,7 @@ from walletdesk.ledger import service as ledger
 from walletdesk.wallet import schemas
 from walletdesk.wallet.explain import explain
 from walletdesk.wallet.models import TxnStatus, WalletTransaction
+from walletdesk.wallet.rules import card_digits
 from walletdesk.wallet.service import (
     cards,
     customers,
@@ -131,7 +132,7 @@ def add_card(request: Request, body: schemas.CardIn, caller: CallerDep) -> Respo
         None,
         None,
         request_digest(request, body),
-        card_fingerprint=cards.card_fingerprint(cards.card_digits(body.number)),
+        card_fingerprint=cards.card_fingerprint(card_digits(body.number)),
     )
     guard_movement(request, caller, body, movement)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from walletdesk.config import get_settings
 from walletdesk.kit.i18n import choose
-from walletdesk.kit.money import format_minor
+from walletdesk.kit.money import Money
 from walletdesk.wallet.models import TxnKind, TxnStatus, WalletTransaction
 
 
@@ -71,7 +71,7 @@ class _Facts(dict[str, Any]):
 
 
 def _money_formatter(currency: str) -> Any:
-    return lambda minor: f"{format_minor(int(minor), currency)} {currency}"
+    return lambda minor: str(Money(int(minor), currency))
 
 
 def _variant(code: str | None, params: dict[str, Any]) -> str:

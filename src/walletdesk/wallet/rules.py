@@ -27,9 +27,14 @@ def luhn_valid(number: str) -> bool:
     return total % 10 == 0
 
 
+def card_digits(number: str) -> str:
+    """The number without the spaces and dashes people type between digit groups."""
+    return re.sub(r"[\s-]", "", number)
+
+
 def check_card(number: str, exp_month: int, exp_year: int, today: date) -> str:
     """The card number without spaces, if it passes the Luhn check and has not expired."""
-    digits = re.sub(r"[\s-]", "", number)
+    digits = card_digits(number)
     if not luhn_valid(digits):
         raise DomainError("card_number_invalid")
     if exp_year < 100:

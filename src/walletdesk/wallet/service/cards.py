@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from walletdesk.config import get_settings
 from walletdesk.kit import clock
+from walletdesk.kit.crypto import keyed_digest
 from walletdesk.kit.errors import DomainError
 from walletdesk.wallet.gateway import CardGateway
 from walletdesk.wallet.models import Card
@@ -17,13 +14,8 @@ from walletdesk.wallet.rules import check_card
 
 
 def card_fingerprint(number: str) -> str:
-    key = get_settings().secret_key.encode()
-    return hmac.new(key, number.encode(), hashlib.sha256).hexdigest()
-
-
-def card_digits(number: str) -> str:
-    """The number as digits only, the way people type it with spaces or dashes removed."""
-    return "".join(ch for ch in number if ch.isdigit())
+    """Recognises the same card added again without keeping its number (keyed HMAC)."""
+    return keyed_digest(f"card:{number}")
 
 
 def add_card(

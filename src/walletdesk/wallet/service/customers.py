@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from walletdesk.kit import clock
-from walletdesk.kit.crypto import token_hash
+from walletdesk.kit.crypto import random_token, token_hash
 from walletdesk.kit.errors import DomainError
 from walletdesk.kit.money import check_currency
 from walletdesk.ledger import service as ledger
@@ -19,7 +18,7 @@ from walletdesk.wallet.service.common import ensure_wallet
 
 
 def new_token(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_urlsafe(24)}"
+    return f"{prefix}_{random_token(24)}"
 
 
 def create_customer(
@@ -95,6 +94,18 @@ def create_merchant(
     session.add(merchant)
     session.flush()
     return merchant, api_key
+
+
+def find_by_contact(session: Session, contact: str) -> Customer | None:
+    """The customer registered with this phone number or email; malformed input finds nobody."""
+    try:
+        if "@" in contact:
+            condition = Customer.email == normalize_email(contact)
+        else:
+            condition = Customer.phone == normalize_phone(contact)
+    except DomainError:
+        return None
+    return session.execute(select(Customer).where(condition)).scalar_one_or_none()
 
 
 def merchant_by_key(session: Session, api_key: str) -> Merchant | None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from walletdesk.kit.errors import DomainError
 from walletdesk.ledger import service as ledger
-from walletdesk.wallet.models import Customer, TxnKind, TxnStatus, WalletTransaction
-from walletdesk.wallet.rules import mask_recipient, normalize_email, normalize_phone
+from walletdesk.wallet.models import TxnKind, TxnStatus, WalletTransaction
+from walletdesk.wallet.rules import mask_recipient
 from walletdesk.wallet.service.common import (
     available,
     ensure_wallet,
@@ -21,18 +19,7 @@ from walletdesk.wallet.service.common import (
     succeed_outgoing,
     wallet_for,
 )
-
-
-def find_recipient(session: Session, contact: str) -> Customer | None:
-    """The customer registered with this phone number or email, if any."""
-    try:
-        if "@" in contact:
-            condition = Customer.email == normalize_email(contact)
-        else:
-            condition = Customer.phone == normalize_phone(contact)
-    except DomainError:
-        return None
-    return session.execute(select(Customer).where(condition)).scalar_one_or_none()
+from walletdesk.wallet.service.customers import find_by_contact
 
 
 def send(
@@ -50,7 +37,7 @@ def send(
         return earlier
     sender = get_customer(session, customer_id)
     wallet = wallet_for(session, customer_id, currency, lock=True)
-    recipient = find_recipient(session, to)
+    recipient = find_by_contact(session, to)
     txn = new_transaction(
         session,
         kind=TxnKind.TRANSFER,
