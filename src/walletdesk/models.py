@@ -11,5 +11,6 @@ def import_all_models() -> None:
     from walletdesk.ledger import models as _ledger  # noqa: F401
     from walletdesk.notify import models as _notify  # noqa: F401
     from walletdesk.risk import models as _risk  # noqa: F401
+    from walletdesk.staff import models as _staff  # noqa: F401
     from walletdesk.support import models as _support  # noqa: F401
     from walletdesk.wallet import models as _wallet  # noqa: F401

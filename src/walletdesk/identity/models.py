@@ -33,6 +33,10 @@ class Credential(Base):
     last_password_reset_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), default=None
     )
+    # Large outgoing payments wait 48 h after the phone or email changes (SIM-swap defence).
+    contact_changed_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), default=None
+    )
     totp_secret_sealed: Mapped[str | None] = mapped_column(String(200), default=None)
     totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     # A new authenticator being set up: it replaces the active one only once confirmed.

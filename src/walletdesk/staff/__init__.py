@@ -1,0 +1,1 @@
+"""Staff: agents, supervisors, risk analysts and admins, their logins and roles."""
