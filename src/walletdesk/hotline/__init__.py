@@ -1,0 +1,1 @@
+"""The phone hotline: IVR flows, call queue and routing, wait estimates, telephony adapters."""
