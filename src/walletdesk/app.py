@@ -17,6 +17,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from walletdesk import __version__
 from walletdesk.config import Settings, get_settings
 from walletdesk.db import Database
+from walletdesk.disputes.api import desk_router as dispute_desk_router
+from walletdesk.disputes.api import merchant_router as dispute_merchant_router
+from walletdesk.disputes.api import router as disputes_router
+from walletdesk.hotline import engine as hotline_engine
+from walletdesk.hotline.agent_api import router as hotline_desk_router
+from walletdesk.hotline.voice_api import router as voice_router
 from walletdesk.identity.api import pages as identity_pages
 from walletdesk.identity.api import router as identity_router
 from walletdesk.kit.errors import DomainError
@@ -25,8 +31,13 @@ from walletdesk.kit.security import install_security
 from walletdesk.notify import worker as notify_worker
 from walletdesk.notify.api import router as inbox_router
 from walletdesk.risk.config import current_config as current_risk_config
+from walletdesk.staff.api import router as staff_router
 from walletdesk.support.api import admin_router as hours_admin_router
 from walletdesk.support.api import router as hours_router
+from walletdesk.support.case_api import desk_router as case_desk_router
+from walletdesk.support.case_api import router as support_cases_router
+from walletdesk.support.chat_api import router as chat_router
+from walletdesk.support.desk_api import router as desk_router
 from walletdesk.support.kb_api import router as help_router
 from walletdesk.wallet.api import admin_router, merchant_router
 from walletdesk.wallet.api import router as wallet_router
@@ -62,6 +73,7 @@ def create_app(
     app.state.db = db or Database(settings.database_url, pool_size=settings.database_pool_size)
     app.state.gateway = gateway or SandboxGateway(settings.gateway_sandbox_path)
     current_risk_config()  # a broken operator rules file fails at start-up, not mid-payment
+    app.state.hotline_flow = hotline_engine.load(settings)  # so does a broken call flow
     _add_error_handlers(app)
     install_security(app)
     static = resources.files("walletdesk.web").joinpath("static")
@@ -75,8 +87,21 @@ def create_app(
     app.include_router(help_router)
     app.include_router(merchant_router)
     app.include_router(admin_router)
+    app.include_router(disputes_router)
+    app.include_router(dispute_merchant_router)
+    app.include_router(dispute_desk_router)
+    app.include_router(desk_router)
+    app.include_router(support_cases_router)
+    app.include_router(case_desk_router)
+    app.include_router(staff_router)
+    app.include_router(chat_router)
+    app.include_router(voice_router)
+    app.include_router(hotline_desk_router)
 
-    @app.api_route("/health", methods=["GET", "HEAD"], tags=["operations"])
+    # HEAD is answered too (load balancers use it) but kept out of the API document, where a
+    # second operation would carry the same id.
+    @app.head("/health", include_in_schema=False)
+    @app.get("/health", tags=["operations"])
     def health(request: Request) -> JSONResponse:
         """Liveness, and whether the database answers."""
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +17,9 @@ from walletdesk import migrate
 from walletdesk.audit.cli import audit_app
 from walletdesk.config import demo_secrets_in_use, get_settings
 from walletdesk.db import Database
+from walletdesk.disputes.cli import disputes_app
+from walletdesk.hotline.queue_cli import hotline_app
+from walletdesk.hotline.softphone import call_command
 from walletdesk.idempotency import service as idempotency
 from walletdesk.identity.service import reseal_personal_data
 from walletdesk.kit import crypto, ratelimit
@@ -23,7 +28,12 @@ from walletdesk.kit.money import format_minor, parse_amount
 from walletdesk.ledger import service as ledger
 from walletdesk.notify.cli import worker_command
 from walletdesk.risk import service as risk
+from walletdesk.staff.cli import staff_app
+from walletdesk.staff.service import DEMO_STAFF, DEMO_TOTP_SECRET
+from walletdesk.staff.service import reseal_secrets as reseal_staff_secrets
+from walletdesk.support.case_cli import desk_app
 from walletdesk.support.cli import hours_app
+from walletdesk.support.email_channel import mail_listener as support_mail_listener
 from walletdesk.wallet.gateway import SandboxGateway
 from walletdesk.wallet.models import Customer
 from walletdesk.wallet.service import cards, customers, topups, withdrawals
@@ -37,7 +47,12 @@ admin_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(hours_app, name="hours")
+app.add_typer(disputes_app, name="disputes")
+app.add_typer(desk_app, name="desk")
+app.add_typer(staff_app, name="staff")
+app.add_typer(hotline_app, name="hotline")
 app.command("worker")(worker_command)
+app.command("call")(call_command)
 app.add_typer(admin_app, name="admin")
 console = Console()
 
@@ -118,7 +133,8 @@ def demo() -> None:
     settings = get_settings()
     db = _database()
     migrate.upgrade(settings.database_url, db.engine)
-    demo_data.load(db, _gateway())
+    ids = demo_data.load(db, _gateway())
+    demo_data.load_desk(db, ids)
     table = Table(title="Demo logins (API bearer tokens)")
     for column in ("who", "phone", "token", "what to look at"):
         table.add_column(column)
@@ -131,7 +147,37 @@ def demo() -> None:
     for code, name, _, _, key in demo_data.MERCHANTS:
         merchants.add_row(code, name, key)
     console.print(merchants)
+    staff = Table(title="Demo staff (bearer tokens; passwords are <username>-demo-passphrase)")
+    for column in ("username", "name", "role", "token"):
+        staff.add_column(column)
+    for member in DEMO_STAFF:
+        staff.add_row(member.username, member.display_name, member.role, member.token)
+    console.print(staff)
+    console.print(f"Staff TOTP secret (all demo staff): [bold]{DEMO_TOTP_SECRET}[/bold]")
     console.print(f"Operator token: [bold]{settings.admin_token}[/bold]")
+
+
+@app.command("mail-listener")
+def mail_listener(
+    host: Annotated[
+        str | None, typer.Option(help="Listen address (default: WALLETDESK_SUPPORT_SMTP_HOST)")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Listen port (default: WALLETDESK_SUPPORT_SMTP_PORT)")
+    ] = None,
+) -> None:
+    """Receive mail for the support address: each message opens a case or joins its thread."""
+    settings = get_settings()
+    host, port = host or settings.support_smtp_host, port or settings.support_smtp_port
+    db = _database()
+    listener = support_mail_listener(db, settings, host, port)
+    console.print(f"receiving mail for {settings.support_address} on {host}:{port}; Ctrl-C to stop")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    listener.stop()
+    db.dispose()
 
 
 @db_app.command("upgrade")
@@ -172,7 +218,7 @@ def new_data_key() -> None:
 def reseal_data() -> None:
     """Re-encrypt personal data under the newest data key (after adding one)."""
     with _database().unit_of_work() as session:
-        changed = reseal_personal_data(session)
+        changed = reseal_personal_data(session) + reseal_staff_secrets(session)
     console.print(f"re-encrypted {changed} values under the newest key")
 
 

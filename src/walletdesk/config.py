@@ -97,9 +97,29 @@ class Settings(BaseSettings):
     login_lock_minutes: int = Field(
         default=15, description="How long such a lock lasts (it always ends by itself)"
     )
+    staff_lockout_failures: int = Field(
+        default=10, ge=1, le=10, description="Failed staff sign-ins in a row that lock the account"
+    )
+    staff_lockout_minutes: int = Field(
+        default=30, ge=30, description="How long a staff account stays locked (an admin may unlock)"
+    )
+    staff_session_idle_minutes: int = Field(
+        default=30, description="Staff sessions end after this long without a request"
+    )
+    staff_session_absolute_hours: int = Field(
+        default=12, description="Staff sessions end after this long (one shift)"
+    )
     step_up_thresholds: dict[str, str] = Field(
         default={"CNY": "5000", "USD": "700", "JPY": "100000", "BTC": "0.01", "USDT": "700"},
         description="Top-ups, payments, transfers, withdrawals and exchanges from this amount need a second factor",
+    )
+    contact_change_hold_hours: int = Field(
+        default=48,
+        ge=0,
+        description="After a phone or email change, large outgoing payments wait this long",
+    )
+    desk_approval_ttl_hours: int = Field(
+        default=4, ge=1, description="How long an agent's request waits for a supervisor's approval"
     )
     group_commit_max_batch: int = Field(
         default=256, description="Most transfers the ledger commits in one database transaction"
@@ -137,6 +157,51 @@ class Settings(BaseSettings):
         description="An operator's own risk rules file (YAML, like walletdesk/risk/rules.yaml); "
         "unset uses the shipped one",
     )
+    # --- disputes (disputes/) ---
+    dispute_window_days: int = Field(
+        default=120, ge=1, description="How many days after a payment the customer may dispute it"
+    )
+    dispute_response_days: int = Field(
+        default=7, ge=1, description="How long a merchant has to accept or contest a dispute"
+    )
+    dispute_evidence_max_kb: int = Field(
+        default=2048, ge=1, le=10240, description="Largest evidence file a customer may upload"
+    )
+    dispute_evidence_max_files: int = Field(
+        default=5, ge=1, le=20, description="Most evidence files one dispute may hold"
+    )
+    case_close_after_days: int = Field(
+        default=7,
+        ge=1,
+        description="A resolved case the customer does not reopen closes after this many days",
+    )
+    complaint_after_days: int = Field(
+        default=5,
+        ge=1,
+        description="A customer may escalate a case to a complaint once it is resolved, or "
+        "after it has been open this long",
+    )
+
+    # --- support channels (support/email_channel.py, support/chat.py) ---
+    support_address: str = Field(
+        default="help@walletdesk.localhost",
+        description="The support mailbox: mail to it becomes a case; the listener refuses other "
+        "recipients",
+    )
+    support_smtp_host: str = Field(
+        default="127.0.0.1", description="Address `walletdesk mail-listener` receives mail on"
+    )
+    support_smtp_port: int = Field(default=8026, description="Port it receives mail on")
+    support_email_max_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest inbound support email accepted"
+    )
+    chat_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=10,
+        description="How often a chat connection looks in the database for what other server "
+        "processes wrote (the same process wakes it at once)",
+    )
 
     # --- security (kit/ratelimit.py) ---
     rate_limits: dict[str, str] = Field(
@@ -148,9 +213,32 @@ class Settings(BaseSettings):
             "reset.request": "5/1h",
             "reset.ip": "20/1h",
             "register.ip": "20/1h",
+            "support.email": "20/1h",  # inbound mail per sender address
+            "chat.ticket": "1/2m",  # a chat ticket opens one connection (see support/chat.py)
+            # Above the lockout, so a person sees when their lock ends; agents share office IPs.
+            "staff_login.account": "20/15m",
+            "staff_login.ip": "300/15m",
+            # Payment-PIN attempts on the phone per customer: over it, phone self-service locks.
+            "hotline.pin": "3/30m",
         },
         description='Attempts allowed per window for each named limit, like {"login.ip": '
         '"100/15m"} (s, m, h, d; "off" turns one off); names left out keep their default',
+    )
+    # --- the phone hotline (hotline/) ---
+    twilio_auth_token: SecretStr = Field(
+        default=SecretStr("demo-twilio-auth-token"),
+        description="The carrier's auth token: every voice webhook must be signed with it "
+        "(X-Twilio-Signature); change it outside a demo",
+    )
+    twilio_public_url: str | None = Field(
+        default=None,
+        description="The URL the carrier calls, when a proxy stands in front (https://host); "
+        "webhook signatures are checked against it instead of the request's own URL",
+    )
+    hotline_flow_path: Path | None = Field(
+        default=None,
+        description="An operator's own IVR call flow (YAML, like walletdesk/hotline/flows/"
+        "default.yaml); checked at start-up; unset uses the shipped one",
     )
     redis_url: str | None = Field(
         default=None,
@@ -158,8 +246,28 @@ class Settings(BaseSettings):
         "database (optional; needs the `redis` package)",
     )
 
+    # --- hotline queue and callbacks (hotline/queue.py) ---
+    hotline_queues_path: Path | None = Field(
+        default=None,
+        description="An operator's own queue configuration (YAML, like "
+        "walletdesk/hotline/queues.yaml); unset uses the shipped one",
+    )
+    hotline_callback_attempts: int = Field(
+        default=3, ge=1, le=10, description="Times a callback dials the customer before giving up"
+    )
+    hotline_callback_retry_seconds: int = Field(
+        default=120, ge=10, description="Wait before the second dial; it doubles for each later one"
+    )
+    hotline_callback_from: str = Field(
+        default="+864000000000", description="The caller ID (E.164) callbacks dial customers from"
+    )
+    twilio_account_sid: str | None = Field(
+        default=None,
+        description="Twilio account SID; with the auth token, callbacks dial via Twilio",
+    )
 
-DEMO_SECRETS = ("admin_token", "secret_key", "data_keys")
+
+DEMO_SECRETS = ("admin_token", "secret_key", "data_keys", "twilio_auth_token")
 
 
 def demo_secrets_in_use(settings: Settings) -> list[str]:

@@ -300,3 +300,27 @@ def _once(
 def _card(db: Database, gateway: CardGateway, customer_id: int, number: str) -> int:
     with db.unit_of_work() as session:
         return cards.add_card(session, gateway, customer_id, number, 12, 2030, "123").id
+
+
+def load_desk(db: Database, ids: dict[str, int]) -> None:
+    """The support desk's demo: staff with their fixed tokens, cases in each state, a dispute
+    awaiting the merchant, an unlock waiting for a supervisor, two agents available for calls.
+    Safe to run again.
+
+    Runs at the real time, after `load`: sessions and SLA clocks start now, not two days ago.
+    """
+    from walletdesk.disputes import demo as dispute_demo
+    from walletdesk.hotline import queue
+    from walletdesk.staff import service as staff_service
+    from walletdesk.support import actions, case_demo
+
+    with db.unit_of_work() as session:
+        staff_service.seed_demo(session)
+    with db.unit_of_work() as session:
+        case_demo.seed_demo(session, ids)
+    with db.unit_of_work() as session:
+        dispute_demo.seed_demo(session, ids)
+    with db.unit_of_work() as session:
+        staff_ids = {staff.username: staff.id for staff in staff_service.list_staff(session)}
+        actions.seed_demo(session, staff_ids, ids)
+        queue.seed_demo(session, staff_ids)

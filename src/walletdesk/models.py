@@ -5,6 +5,8 @@ from __future__ import annotations
 
 def import_all_models() -> None:
     from walletdesk.audit import models as _audit  # noqa: F401
+    from walletdesk.disputes import models as _disputes  # noqa: F401
+    from walletdesk.hotline import models as _hotline  # noqa: F401
     from walletdesk.idempotency import models as _idempotency  # noqa: F401
     from walletdesk.identity import models as _identity  # noqa: F401
     from walletdesk.kit import ratelimit as _ratelimit  # noqa: F401

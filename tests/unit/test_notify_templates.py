@@ -19,6 +19,33 @@ from walletdesk.notify.templates import (
 
 # One set of params per event; ASCII values, so CJK in an English text can only be a slip.
 SAMPLES: dict[str, dict[str, Any]] = {
+    "case_reply": {
+        "case_number": "2601150016",
+        "subject": "Payment failed",
+        "reply": "Please send the transaction number",
+    },
+    "csat_request": {"case_number": "2601150027"},
+    "case_email_received": {"case_number": "1234567897", "subject": "My top-up is missing"},
+    "hotline_self_service_locked": {},
+    "agent_action": {"done": "froze your account"},
+    "support_verification_code": {"code": "482913", "minutes": 10, "purpose": "agent_verify"},
+    "complaint_opened": {
+        "case_number": "2601150042",
+        "original_number": "2601150016",
+        "when": "2026-01-15T02:00:00+00:00",
+    },
+    "dispute_filed": {
+        "case_number": "4001234567",
+        "transaction_number": "482913005731",
+        "amount": "CNY 648.00",
+        "merchant": "GameZone",
+        "when": "2026-01-22T02:00:00+00:00",
+    },
+    "dispute_provisional_credit": {"case_number": "4001234567", "amount": "CNY 648.00"},
+    "dispute_under_review": {"case_number": "4001234567", "transaction_number": "482913005731"},
+    "dispute_won": {"case_number": "4001234567", "amount": "CNY 648.00", "merchant": "GameZone"},
+    "dispute_lost": {"case_number": "4001234567", "outcome": "the merchant proved delivery"},
+    "dispute_withdrawn": {"case_number": "4001234567", "transaction_number": "482913005731"},
     "one_time_code": {"code": "482913", "minutes": 10, "purpose": "verify_device"},
     "password_reset_link": {"link": "https://wallet.example/reset#token=Qx9z", "minutes": 60},
     "password_reset_code": {"code": "550321", "minutes": 10},
@@ -111,7 +138,12 @@ def test_unknown_event_is_refused() -> None:
 def test_security_events_are_marked_and_credentials_are_secret() -> None:
     assert {e for e, t in TEMPLATES.items() if t.security} >= SECURITY_EVENTS
     secret = {e for e, t in TEMPLATES.items() if t.secret}
-    assert secret == {"one_time_code", "password_reset_link", "password_reset_code"}
+    assert secret == {
+        "one_time_code",
+        "support_verification_code",
+        "password_reset_link",
+        "password_reset_code",
+    }
 
 
 def test_values_appear_in_the_text_and_codes_in_words() -> None:

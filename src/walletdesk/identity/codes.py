@@ -22,9 +22,19 @@ MAX_GUESSES = 5
 
 
 def send(
-    session: Session, customer_id: int, purpose: str, channel: str, destination: str
+    session: Session,
+    customer_id: int,
+    purpose: str,
+    channel: str,
+    destination: str,
+    *,
+    event: str = "one_time_code",
 ) -> OneTimeCode:
-    """Void any earlier live code for `purpose` and send a new one to `destination`."""
+    """Void any earlier live code for `purpose` and send a new one to `destination`.
+
+    `event` picks the message: a code the customer reads back to a support agent needs words
+    other than "never tell anyone this code".
+    """
     now = clock.now()
     _void_live(session, customer_id, purpose)
     code = random_digits(6)
@@ -46,7 +56,7 @@ def send(
     notify(
         session,
         customer_id,
-        "one_time_code",
+        event,
         {"code": code, "minutes": minutes, "purpose": purpose},
         channels=(channel,),
         to=destination,

@@ -1,8 +1,9 @@
 """What must hold before money leaves a wallet or a card is added, checked before the operation.
 
-In order: a verified phone or email, a verified device, the payment PIN, the risk engine's
-decision, and a step-up second factor for large amounts, a device's first payment, adding a
-card, or when the risk engine asks. Each refusal is returned after its bookkeeping (a PIN miss,
+In order: a verified phone or email, a verified device, the payment PIN, the hold on large
+outgoing payments after a phone or email change, the risk engine's decision, and a step-up
+second factor for large amounts, a device's first payment, adding a card, or when the risk
+engine asks. Each refusal is returned after its bookkeeping (a PIN miss,
 a risk decision, a new challenge) so the caller commits it first.
 
 Customers without interactive credentials (created by an operator for an integration) have
@@ -12,13 +13,17 @@ no password, PIN or device to check; only the risk engine applies to them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from walletdesk.config import get_settings
 from walletdesk.identity import service as identity
 from walletdesk.identity import sessions
 from walletdesk.identity.models import AuthSession, Credential, Device
 from walletdesk.kit import clock
+from walletdesk.kit.clock import as_utc
 from walletdesk.kit.errors import DomainError, define
 from walletdesk.wallet.service.common import large_amount
 
@@ -34,6 +39,16 @@ define(
     en="We paused this for a security review; we will contact you. You can also call us.",
     zh="此操作已暂停,等待安全审核;我们会联系您,您也可以致电客服。",
 )
+define(
+    "held_after_contact_change",
+    403,
+    en="Your phone number or email changed recently, so large payments are held until {until} "
+    "to protect you from someone who took over your number. Smaller amounts work as usual.",
+    zh="您的手机号或邮箱近期已变更,为防止他人冒用,大额付款将暂停至 {until}。小额付款不受影响。",
+)
+
+# Where money can leave for someone else: what a person who took over a number would use.
+HELD_KINDS = frozenset({"payment", "transfer", "withdrawal"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +81,8 @@ def check(
     needs_pin = (interactive or has_pin) and movement.kind != "card_added"
     if needs_pin and (refusal := identity.check_payment_pin(session, auth.customer_id, pin)):
         return refusal
+    if refusal := _held_after_contact_change(credential, movement):
+        return refusal
     action = _assess(session, auth, movement, credential)
     if refusal := _refusal(action):
         return refusal
@@ -90,6 +107,27 @@ def check_credential_change(session: Session, auth: AuthSession) -> DomainError 
     if refusal := _refusal(action):
         return refusal
     return "challenge" if action == "challenge" else None
+
+
+def _held_after_contact_change(
+    credential: Credential | None, movement: Movement
+) -> DomainError | None:
+    """A large outgoing movement within the hold after a phone or email change (SIM swap)."""
+    changed = credential.contact_changed_at if credential is not None else None
+    if changed is None or movement.kind not in HELD_KINDS or movement.currency is None:
+        return None
+    threshold = large_amount(movement.currency)
+    if threshold is None or movement.amount is None or movement.amount < threshold:
+        return None
+    settings = get_settings()
+    until = as_utc(changed) + timedelta(hours=settings.contact_change_hold_hours)
+    if clock.now() >= until:
+        return None
+    return DomainError("held_after_contact_change", until=_local(until, settings.timezone))
+
+
+def _local(moment: datetime, zone: str) -> str:
+    return moment.astimezone(ZoneInfo(zone)).isoformat(timespec="minutes")
 
 
 def _refusal(action: str) -> DomainError | None:
@@ -132,7 +170,6 @@ def _recipient_id(session: Session, contact: str | None) -> int | None:
 def _assess(
     session: Session, auth: AuthSession, movement: Movement, credential: Credential | None
 ) -> str:
-    from walletdesk.config import get_settings
     from walletdesk.risk.rules import RiskEvent
     from walletdesk.risk.service import evaluate
     from walletdesk.wallet.service.common import limit_in_minor

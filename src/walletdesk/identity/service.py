@@ -893,6 +893,7 @@ def confirm_contact_change(
         credential.phone_verified_at = now
     else:
         credential.email_verified_at = now
+    credential.contact_changed_at = now  # starts the hold on large outgoing payments (guard)
     from walletdesk.notify.service import notify
 
     # Both the old and the new address hear of it: the old one is how a victim finds out.

@@ -35,6 +35,7 @@ class AccountKind(StrEnum):
     DISPUTE = "dispute"
     SUSPENSE = "suspense"
     EXCHANGE = "exchange"
+    GOODWILL = "goodwill"  # expense: credits the support desk grants
     TEST = "test"
 
 

@@ -72,6 +72,23 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
     ),
     Template(
+        "support_verification_code",
+        ("code", "minutes", "purpose"),
+        secret=True,
+        en=Text(
+            "Your walletdesk support verification code",
+            "You are in contact with walletdesk support. If YOU called or wrote to us just now, "
+            "read this code to the agent to {purpose}: {code} (valid {minutes} minutes, once). "
+            "If you did not contact us, do not share it with anyone, and call us.",
+        ),
+        zh=Text(
+            "walletdesk 客服身份验证码",
+            "您正在联系 walletdesk 客服。如果是您本人刚刚致电或留言,请{purpose}:"
+            "将验证码 {code} 告诉客服({minutes} 分钟内有效,仅可使用一次)。"
+            "如果您没有联系我们,请勿告诉任何人,并致电客服。",
+        ),
+    ),
+    Template(
         "password_reset_link",
         ("link", "minutes"),
         secret=True,
@@ -272,6 +289,22 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
     ),
     Template(
+        "hotline_self_service_locked",
+        (),
+        security=True,
+        en=Text(
+            "Phone self-service is locked after wrong PINs",
+            "Someone calling our hotline keyed your payment PIN wrongly too many times, so phone "
+            "self-service is locked for a while. Your account and payments are not affected. If "
+            "this was not you, change your payment PIN in the app and call us on {hotline}.",
+        ),
+        zh=Text(
+            "电话自助服务因支付密码多次错误已锁定",
+            "有人致电客服热线时多次输错您的支付密码,电话自助服务已暂时锁定;您的账户和付款不受影响。"
+            "如非本人操作,请在 App 中修改支付密码并致电 {hotline}。",
+        ),
+    ),
+    Template(
         "contact_summary",
         ("case_number", "summary", "next_steps"),
         en=Text(
@@ -288,6 +321,173 @@ _TEMPLATES: tuple[Template, ...] = (
             "如就此事再次来电,请输入工单号,我们会接着为您处理。",
         ),
     ),
+    Template(
+        "dispute_filed",
+        ("case_number", "transaction_number", "amount", "merchant", "when"),
+        en=Text(
+            "We received your dispute, case {case_number}",
+            "We received your dispute of {amount} paid to {merchant} (transaction "
+            "{transaction_number}). {merchant} has until {when} to answer; if they do not, we "
+            "review it ourselves. We will write to you at every step.\n\nCase number: "
+            "{case_number}",
+        ),
+        zh=Text(
+            "我们已收到您的争议申请(工单号 {case_number})",
+            "我们已收到您对支付给{merchant}的 {amount}(交易编号 {transaction_number})提出的争议。"
+            "{merchant}须在 {when} 前答复,逾期未答复的由我们直接审理。每一步进展都会通知您。"
+            "\n\n工单号:{case_number}",
+        ),
+    ),
+    Template(
+        "dispute_provisional_credit",
+        ("case_number", "amount"),
+        en=Text(
+            "{amount} set aside for you, case {case_number}",
+            "While we look into your dispute (case {case_number}) we have set aside {amount} "
+            "for you. It shows in your wallet as incoming money; if the dispute is decided in "
+            "your favour, the merchant's refund makes it yours to spend.",
+        ),
+        zh=Text(
+            "已为您预留 {amount}(工单号 {case_number})",
+            "在处理您的争议(工单号 {case_number})期间,我们已为您预留 {amount},在钱包中显示为"
+            "待入账金额;如争议裁定对您有利,商户退款到账后即可使用。",
+        ),
+    ),
+    Template(
+        "dispute_under_review",
+        ("case_number", "transaction_number"),
+        en=Text(
+            "Your dispute is being reviewed, case {case_number}",
+            "Your dispute of transaction {transaction_number} (case {case_number}) is now "
+            "being reviewed by our team. We will tell you the outcome.",
+        ),
+        zh=Text(
+            "您的争议正在审理中(工单号 {case_number})",
+            "您对交易 {transaction_number} 提出的争议(工单号 {case_number})已进入平台审理,"
+            "我们会将结果通知您。",
+        ),
+    ),
+    Template(
+        "dispute_won",
+        ("case_number", "amount", "merchant"),
+        en=Text(
+            "Your dispute was decided in your favour, case {case_number}",
+            "Your dispute (case {case_number}) was decided in your favour: {merchant} has "
+            "refunded {amount} to your wallet.",
+        ),
+        zh=Text(
+            "您的争议已裁定对您有利(工单号 {case_number})",
+            "您的争议(工单号 {case_number})已裁定对您有利:{merchant}已将 {amount} 退回您的钱包。",
+        ),
+    ),
+    Template(
+        "dispute_lost",
+        ("case_number", "outcome"),
+        en=Text(
+            "The outcome of your dispute, case {case_number}",
+            "We reviewed your dispute (case {case_number}) and could not decide it in your "
+            "favour: {outcome}. Any amount set aside for you has been released. If you "
+            "disagree, call us on {hotline} with your case number.",
+        ),
+        zh=Text(
+            "您的争议处理结果(工单号 {case_number})",
+            "我们审理了您的争议(工单号 {case_number}),未能支持您的请求,原因:{outcome}。"
+            "为您预留的款项已释放。如有异议,请凭工单号致电 {hotline}。",
+        ),
+    ),
+    Template(
+        "dispute_withdrawn",
+        ("case_number", "transaction_number"),
+        en=Text(
+            "You withdrew your dispute, case {case_number}",
+            "You withdrew your dispute of transaction {transaction_number} (case "
+            "{case_number}); any amount set aside for you has been released. If you did not "
+            "do this, call us on {hotline}.",
+        ),
+        zh=Text(
+            "您已撤回争议(工单号 {case_number})",
+            "您已撤回对交易 {transaction_number} 提出的争议(工单号 {case_number}),"
+            "为您预留的款项已释放。如非本人操作,请致电 {hotline}。",
+        ),
+    ),
+    Template(
+        "case_reply",
+        ("case_number", "subject", "reply"),
+        en=Text(
+            "[Case {case_number}] {subject}",
+            "We replied to your case {case_number}:\n\n{reply}\n\nAnswer in the app (Support, "
+            "your cases) or reply to this email, keeping the case number in the subject.",
+        ),
+        zh=Text(
+            "[工单 {case_number}] {subject}",
+            "您的工单 {case_number} 有新的回复:\n\n{reply}\n\n"
+            "您可以在 App 的“客服 - 我的工单”中回复,或直接回复本邮件(请保留标题中的工单号)。",
+        ),
+    ),
+    Template(
+        "csat_request",
+        ("case_number",),
+        en=Text(
+            "[Case {case_number}] Resolved: how did we do?",
+            "We have marked your case {case_number} as resolved. How did we do? Rate our help "
+            "from 1 (poor) to 5 (excellent) in the app under Support, your cases; a comment "
+            "helps us improve.\n\nNot solved after all? Reopen the case there and we will pick "
+            "it up again.",
+        ),
+        zh=Text(
+            "[工单 {case_number}] 已处理完成,请为我们的服务评分",
+            "您的工单 {case_number} 已处理完成。请在 App 的“客服 - 我的工单”中为本次服务评分"
+            "(1 分最差,5 分最好),欢迎留下意见帮助我们改进。\n\n"
+            "如问题仍未解决,可在该工单中申请重新处理,我们会继续跟进。",
+        ),
+    ),
+    Template(
+        "complaint_opened",
+        ("case_number", "original_number", "when"),
+        en=Text(
+            "[Case {case_number}] Your complaint is registered",
+            "We have registered your complaint about case {original_number} as case "
+            "{case_number}, with the record of that case attached. A supervisor will review "
+            "it and answer you by {when}. Quote {case_number} if you call us on {hotline}.",
+        ),
+        zh=Text(
+            "[工单 {case_number}] 您的投诉已受理",
+            "您对工单 {original_number} 的投诉已受理,投诉工单号 {case_number},原工单的全部"
+            "记录已附上。主管将进行复核,并在 {when} 前答复您。致电 {hotline} 时请提供工单号 "
+            "{case_number}。",
+        ),
+    ),
+    Template(
+        "agent_action",
+        ("done",),
+        security=True,
+        en=Text(
+            "walletdesk customer service acted on your account",
+            "During your contact with walletdesk customer service, our agent {done}. If you "
+            "did not contact us, call {hotline} at once.",
+        ),
+        zh=Text(
+            "walletdesk 客服已处理您的账户",
+            "在您联系 walletdesk 客服期间,客服人员{done}。如您未曾联系我们,请立即致电 {hotline}。",
+        ),
+    ),
+    Template(
+        "case_email_received",
+        ("case_number", "subject"),
+        en=Text(
+            "[Case {case_number}] We received your email: {subject}",
+            "Thank you for writing to walletdesk. We opened case {case_number} for your "
+            "message, and an agent will reply to this address.\n\nTo add anything, reply to "
+            "this email and keep [Case {case_number}] in the subject. We never ask for your "
+            "password, payment PIN or verification codes: do not send them to anyone.",
+        ),
+        zh=Text(
+            "[工单 {case_number}] 我们已收到您的邮件:{subject}",
+            "感谢您联系 walletdesk。我们已为您的邮件创建工单 {case_number},客服会回复到此邮箱。"
+            "\n\n如需补充,请直接回复本邮件,并保留主题中的 [工单 {case_number}]。"
+            "我们绝不会索要您的登录密码、支付密码或验证码,请勿告诉任何人。",
+        ),
+    ),
 )
 
 TEMPLATES: dict[str, Template] = {t.event: t for t in _TEMPLATES}
@@ -301,6 +501,10 @@ _LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "change_phone": ("change your phone number", "更换手机号"),
         "change_email": ("change your email address", "更换邮箱"),
         "login": ("sign in", "登录"),
+        "agent_verify": (
+            "confirm who you are",
+            "向正在为您服务的 walletdesk 客服确认身份",
+        ),
     },
     "reason": {
         "failed_logins": (

@@ -146,6 +146,32 @@ def days_ahead(schedule: WeeklySchedule, at: datetime, count: int = 7) -> list[D
     return [DayHours(d, schedule.intervals_on(d), schedule.exception_on(d)) for d in days]
 
 
+def open_windows(
+    schedule: WeeklySchedule, start: datetime, end: datetime | None = None
+) -> Iterator[tuple[datetime, datetime]]:
+    """The open stretches (UTC) between `start` and `end`, clipped to both, in order.
+
+    Without `end` they run as far as HORIZON_DAYS looks ahead; around the clock is one stretch.
+    For counting business time (SLA deadlines) rather than asking about one instant.
+    """
+    if start.tzinfo is None or (end is not None and end.tzinfo is None):
+        raise HoursError("`start` and `end` must carry a time zone")
+    start = start.astimezone(UTC)
+    zone = zone_of(schedule.zone)
+    first = start.astimezone(zone).date() - timedelta(days=1)
+    stop = _instant(first + timedelta(days=HORIZON_DAYS), 0, zone)
+    stop = stop if end is None else end.astimezone(UTC)
+    if schedule.always_open:
+        windows: Iterator[tuple[datetime, datetime]] = iter([(start, stop)])
+    else:
+        windows = _merged(_windows(schedule, zone, first))
+    for window_start, window_end in windows:
+        if window_start >= stop:
+            return
+        if window_end > start:
+            yield max(window_start, start), min(window_end, stop)
+
+
 def _windows(
     schedule: WeeklySchedule, zone: ZoneInfo, first: date
 ) -> Iterator[tuple[datetime, datetime]]:

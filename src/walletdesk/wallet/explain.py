@@ -25,20 +25,21 @@ class Explanation:
     next_step: str
 
 
-_KIND_NAMES = {
+KIND_NAMES = {
     TxnKind.TOPUP: ("top-up", "充值"),
     TxnKind.PAYMENT: ("payment", "付款"),
     TxnKind.TRANSFER: ("transfer", "转账"),
     TxnKind.REFUND: ("refund", "退款"),
     TxnKind.WITHDRAWAL: ("withdrawal", "提现"),
     TxnKind.EXCHANGE: ("exchange", "换汇"),
+    TxnKind.GOODWILL: ("goodwill credit", "补偿金"),
 }
 
 
 def explain(txn: WalletTransaction, language: str) -> Explanation:
     params = dict(txn.failure_params or {})
     money = _money_formatter(txn.currency)
-    en_kind, zh_kind = _KIND_NAMES.get(TxnKind(txn.kind), (txn.kind, txn.kind))
+    en_kind, zh_kind = KIND_NAMES.get(TxnKind(txn.kind), (txn.kind, txn.kind))
     facts = {
         "amount": money(txn.amount),
         "kind_en": en_kind,

@@ -41,6 +41,7 @@ class TxnKind(StrEnum):
     REFUND = "refund"
     WITHDRAWAL = "withdrawal"
     EXCHANGE = "exchange"
+    GOODWILL = "goodwill"  # a credit from the support desk
 
 
 class TxnStatus(StrEnum):

@@ -18,7 +18,7 @@ from walletdesk.kit.money import format_minor
 from walletdesk.ledger.models import Entry, Transfer
 from walletdesk.wallet.models import TxnKind, TxnStatus, Wallet, WalletTransaction
 
-INCOMING_KINDS = {TxnKind.TOPUP, TxnKind.REFUND}
+INCOMING_KINDS = {TxnKind.TOPUP, TxnKind.REFUND, TxnKind.GOODWILL}
 
 
 def direction(txn: WalletTransaction, viewer_id: int) -> str:

@@ -9,6 +9,7 @@ from walletdesk.db import is_sqlite
 from walletdesk.kit import clock
 from walletdesk.kit.errors import DomainError
 from walletdesk.kit.ids import is_valid_number, normalize_number
+from walletdesk.kit.money import format_minor
 from walletdesk.ledger import service as ledger
 from walletdesk.ledger.models import AccountKind
 from walletdesk.wallet.models import Merchant, TxnKind, TxnStatus, WalletTransaction
@@ -110,16 +111,43 @@ def refund(
     reason: str | None = None,
     request_key: str | None = None,
 ) -> WalletTransaction:
-    """Return all or part of a payment to the customer, from the merchant's settlement account."""
+    """Return all or part of a payment to the customer, from the merchant's settlement account.
+
+    The part under an open dispute waits for the dispute's decision, which refunds it through
+    `post_refund` (won) or leaves it with the merchant (lost, withdrawn).
+    """
     earlier = find_attempt(session, request_key)
     if earlier is not None:
         return earlier
-    payment = _payment_for_refund(session, merchant_id, payment_number)
-    remaining = payment.amount - payment.refunded_amount
+    payment = payment_for_refund(session, merchant_id, payment_number)
+    from walletdesk.disputes.service import amount_in_dispute  # disputes sit above the wallet
+
+    in_dispute = amount_in_dispute(session, payment.id)
+    remaining = payment.amount - payment.refunded_amount - in_dispute
     amount = remaining if amount is None else amount
     if amount > remaining or amount <= 0:  # nothing left to refund is no refund at all
+        if in_dispute:
+            raise DomainError(
+                "amount_under_dispute",
+                disputed=format_minor(in_dispute, payment.currency),
+                refundable=format_minor(max(remaining, 0), payment.currency),
+                currency=payment.currency,
+            )
         raise DomainError("refund_exceeds_payment")
-    merchant = session.get(Merchant, merchant_id)
+    return post_refund(session, payment, amount, reason=reason, request_key=request_key)
+
+
+def post_refund(
+    session: Session,
+    payment: WalletTransaction,
+    amount: int,
+    *,
+    reason: str | None,
+    request_key: str | None,
+) -> WalletTransaction:
+    """Post a refund of `amount` of a payment (locked by `payment_for_refund`, amount checked by
+    the caller) from the merchant's settlement account to the customer's wallet."""
+    merchant = session.get(Merchant, payment.merchant_id)
     assert merchant is not None
     wallet = ensure_wallet(session, payment.customer_id, payment.currency)
     txn = new_transaction(
@@ -127,7 +155,7 @@ def refund(
         kind=TxnKind.REFUND,
         status=TxnStatus.PENDING,
         customer_id=payment.customer_id,
-        merchant_id=merchant_id,
+        merchant_id=merchant.id,
         parent_id=payment.id,
         amount=amount,
         currency=payment.currency,
@@ -163,12 +191,20 @@ def payment_of_merchant(session: Session, merchant_id: int, number: str) -> Wall
     return payment
 
 
-def _payment_for_refund(session: Session, merchant_id: int, number: str) -> WalletTransaction:
-    """The payment, locked so that two concurrent refunds cannot both take the last yuan."""
-    query = select(WalletTransaction).where(
-        WalletTransaction.number == number,
-        WalletTransaction.merchant_id == merchant_id,
-        WalletTransaction.kind == TxnKind.PAYMENT,
+def payment_for_refund(session: Session, merchant_id: int, number: str) -> WalletTransaction:
+    """The payment, locked so that two concurrent refunds cannot both take the last yuan.
+
+    Read afresh even if the session holds it already: a refund committed while we waited for
+    the lock has changed what is left.
+    """
+    query = (
+        select(WalletTransaction)
+        .where(
+            WalletTransaction.number == number,
+            WalletTransaction.merchant_id == merchant_id,
+            WalletTransaction.kind == TxnKind.PAYMENT,
+        )
+        .execution_options(populate_existing=True)
     )
     if not is_sqlite(session):
         query = query.with_for_update()

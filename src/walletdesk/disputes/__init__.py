@@ -1,0 +1,1 @@
+"""Disputes: a customer contests a payment; the merchant answers; staff decide; the ledger pays."""

@@ -1,0 +1,127 @@
+"""Twilio-compatible voice webhooks: the carrier posts what happened on a call (form-encoded:
+CallSid, From, To, Digits, CallStatus...) and walletdesk answers TwiML.
+
+  POST /v1/voice/incoming  a new call
+  POST /v1/voice/step      a gather's digits, a recording, the end of a wait in a queue
+  POST /v1/voice/wait      the queue's wait URL: position and estimate, or the agent
+  POST /v1/voice/status    status callbacks: completed, no-answer, busy, failed; on a
+                           callback's dial also in-progress (answered)
+  POST /v1/voice/callback?entry=ID  a callback's dial answered: put the customer through
+                           to the agent waiting for them
+
+Every request must carry a valid X-Twilio-Signature (the carrier's HMAC of the URL it called and
+the form, keyed with the auth token); anything else is refused with 403 before it is read.
+Behind a proxy, WALLETDESK_TWILIO_PUBLIC_URL names the URL the carrier called.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from twilio.request_validator import RequestValidator
+
+from walletdesk.hotline import calls, twiml, voice_paths
+from walletdesk.hotline import voice_errors as _errors  # noqa: F401  (registers the codes)
+from walletdesk.hotline.engine import Engine, Urls
+from walletdesk.kit.errors import DomainError
+from walletdesk.kit.http import MAX_ID, db_of, settings_of
+
+URLS = Urls(step=voice_paths.STEP, wait=voice_paths.WAIT)
+TWIML = "application/xml"
+
+
+async def signed_form(request: Request) -> dict[str, str]:
+    """The webhook's form, once its X-Twilio-Signature checks out."""
+    # Carriers post application/x-www-form-urlencoded; empty values (Digits after silence) count.
+    body = (await request.body()).decode("utf-8", errors="replace")
+    form = dict(parse_qsl(body, keep_blank_values=True))
+    settings = settings_of(request)
+    validator = RequestValidator(settings.twilio_auth_token.get_secret_value())
+    signature = request.headers.get("x-twilio-signature", "")
+    if not signature or not validator.validate(signed_url(request), form, signature):
+        raise DomainError("voice_signature_invalid")
+    return form
+
+
+def signed_url(request: Request) -> str:
+    public = settings_of(request).twilio_public_url
+    if not public:
+        return str(request.url)
+    query = f"?{request.url.query}" if request.url.query else ""
+    return public.rstrip("/") + request.url.path + query
+
+
+Form = Annotated[dict[str, str], Depends(signed_form)]
+router = APIRouter(tags=["hotline"])
+
+
+def _engine(request: Request) -> Engine:
+    return Engine(request.app.state.hotline_flow, URLS)
+
+
+def _twiml(steps: list[twiml.Step]) -> Response:
+    return Response(twiml.render(steps), media_type=TWIML)
+
+
+@router.post(voice_paths.INCOMING)
+def incoming(request: Request, form: Form) -> Response:
+    """A call reaches the hotline: identify the caller and greet them."""
+    with db_of(request).unit_of_work() as session:
+        steps = _engine(request).incoming(
+            session,
+            sid=_sid(form),
+            from_number=form.get("From", "")[:32],
+            to_number=form.get("To", "")[:32],
+        )
+    return _twiml(steps)
+
+
+@router.post(voice_paths.STEP)
+def step(request: Request, form: Form) -> Response:
+    with db_of(request).unit_of_work() as session:
+        call = calls.find(session, _sid(form))
+        assert call is not None
+        steps = _engine(request).step(session, call, form)
+    return _twiml(steps)
+
+
+@router.post(voice_paths.WAIT)
+def wait(request: Request, form: Form) -> Response:
+    with db_of(request).unit_of_work() as session:
+        call = calls.find(session, _sid(form))
+        assert call is not None
+        steps = _engine(request).wait(session, call)
+    return _twiml(steps)
+
+
+@router.post(voice_paths.STATUS, status_code=204)
+def status(request: Request, form: Form) -> Response:
+    """A status callback: a final CallStatus ends the call's record; a callback's dial answered
+    or not moves its queue entry."""
+    with db_of(request).unit_of_work() as session:
+        call = calls.find(session, _sid(form))
+        assert call is not None
+        calls.on_status(session, call, form.get("CallStatus", ""))
+    return Response(status_code=204)
+
+
+@router.post(voice_paths.CALLBACK)
+def callback(
+    request: Request, form: Form, entry: Annotated[int, Query(ge=1, le=MAX_ID)]
+) -> Response:
+    """The customer answered a callback's dial (the dialer named this URL)."""
+    with db_of(request).unit_of_work() as session:
+        leg = calls.find(session, _sid(form))
+        assert leg is not None
+        steps = _engine(request).callback(session, leg, entry)
+    return _twiml(steps)
+
+
+def _sid(form: dict[str, str]) -> str:
+    sid = form.get("CallSid", "")
+    if not sid or len(sid) > 64:
+        raise DomainError("call_not_found", sid=sid[:64])
+    return sid

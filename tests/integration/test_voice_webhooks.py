@@ -1,0 +1,96 @@
+"""The voice webhooks as a carrier sees them: signatures, status callbacks, a broken flow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from twilio.request_validator import RequestValidator
+
+from walletdesk.app import create_app
+from walletdesk.config import Settings
+from walletdesk.db import Database
+from walletdesk.hotline.flow import FlowError
+from walletdesk.hotline.models import Call
+from walletdesk.hotline.softphone import Softphone
+
+TOKEN = "demo-twilio-auth-token"
+URL = "http://testserver/v1/voice/incoming"
+FORM = {"CallSid": "CA0001", "From": "+8613800000001", "To": "+864000000000"}
+
+
+def _calls(db: Database) -> int:
+    with db.unit_of_work() as session:
+        return session.execute(select(func.count()).select_from(Call)).scalar_one()
+
+
+def _signed(url: str, form: dict[str, str], token: str = TOKEN) -> dict[str, str]:
+    return {"X-Twilio-Signature": RequestValidator(token).compute_signature(url, form)}
+
+
+def test_a_signed_call_is_answered_with_twiml(client: TestClient, db: Database) -> None:
+    answer = client.post(URL, data=FORM, headers=_signed(URL, FORM))
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("application/xml")
+    assert "<Gather" in answer.text and 'language="zh-CN"' in answer.text
+    assert _calls(db) == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Twilio-Signature": "forged"},
+        _signed(URL, FORM, token="someone-elses-token"),
+        _signed(URL, {**FORM, "From": "+8613800000002"}),  # the form was changed on the way
+    ],
+    ids=["missing", "garbage", "wrong-token", "tampered"],
+)
+def test_unsigned_or_forged_webhooks_are_refused(
+    client: TestClient, db: Database, headers: dict[str, str]
+) -> None:
+    for path in ("incoming", "step", "wait", "status", "callback?entry=1"):
+        url = f"http://testserver/v1/voice/{path}"
+        answer = client.post(url, data=FORM, headers=headers)
+        assert answer.status_code == 403
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert answer.json()["code"] == "voice_signature_invalid"
+    assert _calls(db) == 0
+
+
+def test_behind_a_proxy_the_public_url_is_signed(settings: Settings, db: Database, gateway) -> None:
+    public = "https://hotline.example.com"
+    app = create_app(settings.model_copy(update={"twilio_public_url": public}), db, gateway)
+    with TestClient(app) as client:
+        refused = client.post(URL, data=FORM, headers=_signed(URL, FORM))
+        assert refused.status_code == 403
+        signed = _signed(f"{public}/v1/voice/incoming", FORM)
+        assert client.post(URL, data=FORM, headers=signed).status_code == 200
+
+
+def test_status_callbacks_end_the_call(client: TestClient, db: Database) -> None:
+    client.post(URL, data=FORM, headers=_signed(URL, FORM))
+    status_url = "http://testserver/v1/voice/status"
+    form = {**FORM, "CallStatus": "no-answer"}
+    assert client.post(status_url, data=form, headers=_signed(status_url, form)).status_code == 204
+    with db.unit_of_work() as session:
+        call = session.execute(select(Call)).scalar_one()
+        assert call.status == "no_answer" and call.ended_at is not None
+
+
+def test_the_softphone_signs_with_the_servers_token(client: TestClient) -> None:
+    phone = Softphone(client, "http://testserver", "not-the-token", from_number="+8613800000001")
+    with pytest.raises(Exception, match="403"):
+        phone.call()
+
+
+def test_a_broken_operator_flow_stops_start_up(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    broken = tmp_path / "flow.yaml"
+    broken.write_text("start: nowhere\nprompts: {}\nstates:\n  a:\n    type: say\n")
+    with pytest.raises(FlowError) as error:
+        create_app(settings.model_copy(update={"hotline_flow_path": broken}), db)
+    assert any(line.startswith("line ") for line in error.value.errors)
