@@ -396,6 +396,32 @@ def test_a_complaint_carries_the_record_and_has_its_own_sla(
     assert raised.value.params["complaint_number"] == complaint.number
 
 
+def test_complaints_go_to_the_least_busy_supervisor_and_only_to_supervisors(
+    db: Database, clock_at_ten: FrozenClock, customer: Callable[..., Person], agent: Member
+) -> None:
+    busy = make_staff(db, "sup.busy", StaffRole.SUPERVISOR)
+    free = make_staff(db, "sup.free", StaffRole.SUPERVISOR)
+    owners = []
+    for _ in range(3):
+        person = customer()
+        number = open_for(db, person)
+        act(db, number, lambda s, c: cases.reply(s, c, "已处理", actor(agent)))
+        act(db, number, lambda s, c: cases.change_status(s, c, CaseStatus.RESOLVED, actor(agent)))
+        me = f"customer:{person.id}"
+        complaint = act(
+            db, number, lambda s, c, me=me: cases.escalate_to_complaint(s, c, me, "不满意")
+        )
+        owners.append(complaint.owner_id)
+    # Ties go to the earlier supervisor; then each new complaint to whoever has fewer open.
+    assert owners == [busy.id, free.id, busy.id]
+
+    with pytest.raises(DomainError) as raised:
+        act(db, complaint.number, lambda s, c: cases.assign(s, c, agent.id, actor(busy)))
+    assert raised.value.code == "case_assignee_invalid"
+    moved = act(db, complaint.number, lambda s, c: cases.assign(s, c, free.id, actor(busy)))
+    assert moved.owner_id == free.id
+
+
 def test_a_complaint_needs_a_resolution_or_a_long_wait_and_the_cases_own_customer(
     db: Database, clock_at_ten: FrozenClock, customer: Callable[..., Person]
 ) -> None:

@@ -19,8 +19,9 @@ define(
 define(
     "case_assignee_invalid",
     422,
-    en="Staff member {staff_id} cannot own cases: only active agents and supervisors can.",
-    zh="员工 {staff_id} 不能负责工单:只有在职的客服或主管可以。",
+    en="Staff member {staff_id} cannot own this case: cases go to active agents and "
+    "supervisors, complaints to supervisors only.",
+    zh="员工 {staff_id} 不能负责此工单:工单只能分给在职的客服或主管,投诉只能分给主管。",
 )
 define(
     "complaint_not_allowed",

@@ -473,8 +473,9 @@ def change_status(
 def assign(session: Session, case: Case, staff_id: int | None, actor: str) -> Case:
     """Give the case to an active agent or supervisor (None: back to the queue)."""
     owner = session.get(StaffUser, staff_id) if staff_id is not None else None
+    roles = {StaffRole.SUPERVISOR} if case.is_complaint else OWNER_ROLES
     if staff_id is not None and (
-        owner is None or owner.role not in OWNER_ROLES or owner.disabled_at is not None
+        owner is None or owner.role not in roles or owner.disabled_at is not None
     ):
         raise DomainError("case_assignee_invalid", staff_id=staff_id)
     case.owner_id = staff_id
@@ -739,11 +740,31 @@ def case_for_new_contact(session: Session, case: Case, *, channel: str, actor: s
     return follow_up
 
 
+def _least_busy_supervisor(session: Session) -> int | None:
+    """Complaints go to a supervisor: the active one with the fewest unresolved complaints."""
+    open_complaints = (
+        select(func.count(Case.id))
+        .where(
+            Case.owner_id == StaffUser.id,
+            Case.is_complaint.is_(True),
+            Case.status.not_in((CaseStatus.RESOLVED, CaseStatus.CLOSED)),
+        )
+        .scalar_subquery()
+    )
+    return session.execute(
+        select(StaffUser.id)
+        .where(StaffUser.role == StaffRole.SUPERVISOR, StaffUser.disabled_at.is_(None))
+        .order_by(open_complaints, StaffUser.id)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
 def escalate_to_complaint(
     session: Session, case: Case, actor: str, reason: str, *, channel: str = "in_app"
 ) -> Case:
-    """The customer's complaint about `case`: a new high-priority case in the complaints queue
-    with the complaint SLA, carrying the case's customer-visible record in its first entry.
+    """The customer's complaint about `case`: a new high-priority case in the complaints queue,
+    owned by a supervisor, with the complaint SLA, carrying the case's customer-visible record
+    in its first entry.
 
     Only the case's own customer may complain, once per case, and only when the case was
     resolved (or reopened after that) or has been open for settings.complaint_after_days.
@@ -772,6 +793,7 @@ def escalate_to_complaint(
         is_complaint=True,
         escalated_from_id=case.id,
     )
+    complaint.owner_id = _least_busy_supervisor(session)
     attached = [customer_view(event) for event in timeline(session, case, for_customer=True)]
     data = {"channel": channel, "escalated_from": case.number, "record": attached}
     add_event(session, complaint, "created", actor=actor, body=reason, data=data)
