@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import signal
 import threading
 from pathlib import Path
@@ -108,6 +109,10 @@ def serve(
     host, port = host or settings.host, port or settings.port
     if demo := demo_secrets_in_use(settings):
         names = ", ".join(f"WALLETDESK_{n.upper()}" for n in demo)
+        if not _is_loopback(host):
+            # Published secrets sign webhooks, open data and log staff in: never on a network.
+            console.print(f"[red]refusing to listen on {host}: demo secrets in use ({names})[/red]")
+            raise typer.Exit(2)
         console.print(
             f"[yellow]demo secrets in use ({names}): set your own outside a demo[/yellow]"
         )
@@ -155,6 +160,15 @@ def demo() -> None:
     console.print(staff)
     console.print(f"Staff TOTP secret (all demo staff): [bold]{DEMO_TOTP_SECRET}[/bold]")
     console.print(f"Operator token: [bold]{settings.admin_token}[/bold]")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
 
 
 @app.command("mail-listener")
