@@ -121,6 +121,12 @@ class Settings(BaseSettings):
     desk_approval_ttl_hours: int = Field(
         default=4, ge=1, description="How long an agent's request waits for a supervisor's approval"
     )
+    desk_reset_cooldown_days: int = Field(
+        default=7,
+        ge=0,
+        description="No password reset sent by an agent or the hotline within this many days of "
+        "a phone or email change, and no such change within as many days of one",
+    )
     group_commit_max_batch: int = Field(
         default=256, description="Most transfers the ledger commits in one database transaction"
     )
@@ -149,8 +155,23 @@ class Settings(BaseSettings):
     )
     run_worker_in_process: bool = Field(
         default=True,
-        description="`walletdesk serve` also sends the outbox itself; turn off when separate "
-        "`walletdesk worker` processes do it",
+        description="`walletdesk serve` also sends the outbox and runs the periodic jobs itself; "
+        "turn off when separate `walletdesk worker` processes do it",
+    )
+    job_sla_sweep_seconds: float = Field(
+        default=60, ge=0, description="The worker marks missed case SLA targets this often (0: off)"
+    )
+    job_close_resolved_seconds: float = Field(
+        default=3600, ge=0, description="The worker closes long-resolved cases this often (0: off)"
+    )
+    job_dispute_sweep_seconds: float = Field(
+        default=300,
+        ge=0,
+        description="The worker sends disputes whose merchant missed the deadline to review "
+        "this often (0: off)",
+    )
+    job_hotline_route_seconds: float = Field(
+        default=1, ge=0, description="The worker moves the call queues this often (0: off)"
     )
     risk_rules_path: Path | None = Field(
         default=None,
@@ -220,6 +241,8 @@ class Settings(BaseSettings):
             "staff_login.ip": "300/15m",
             # Payment-PIN attempts on the phone per customer: over it, phone self-service locks.
             "hotline.pin": "3/30m",
+            # Recent-amount checks at the desk per customer, across all contacts.
+            "desk.knowledge": "5/1d",
         },
         description='Attempts allowed per window for each named limit, like {"login.ip": '
         '"100/15m"} (s, m, h, d; "off" turns one off); names left out keep their default',
@@ -239,6 +262,11 @@ class Settings(BaseSettings):
         default=None,
         description="An operator's own IVR call flow (YAML, like walletdesk/hotline/flows/"
         "default.yaml); checked at start-up; unset uses the shipped one",
+    )
+    softphone_audio_dir: Path | None = Field(
+        default=None,
+        description="`walletdesk call --speak` writes each prompt here as a WAV file "
+        "(NNN-language.wav) instead of playing it: for machines without a sound device",
     )
     redis_url: str | None = Field(
         default=None,

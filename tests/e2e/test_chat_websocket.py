@@ -164,7 +164,10 @@ def test_a_customer_on_one_server_and_an_agent_on_another_chat_through_the_datab
         chat_socket(first, "/v1/support/chat", customer_token) as customer,
         chat_socket(second, "/v1/desk/chat", agent_token) as agent,
     ):
-        until(customer, "waiting")
+        assert until(customer, "waiting")["agents_available"] == 0
+        agent.send(json.dumps({"type": "available"}))  # on the other server
+        told = until(customer, "waiting")
+        assert told["message"].startswith("An agent will be with you shortly")
         queue = until(agent, "queue")
         while not queue["waiting"]:
             queue = until(agent, "queue")

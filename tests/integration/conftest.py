@@ -41,7 +41,20 @@ def books(db: Database, gateway: SandboxGateway, gateway_path: Path) -> Books:
 
 @pytest.fixture
 def settings(db: Database, gateway_path: Path) -> Settings:
-    return Settings(database_url=db.url, gateway_sandbox_path=gateway_path, admin_token=ADMIN_TOKEN)
+    # The periodic jobs (SLA sweep, call routing, ...) are called by the tests that need them,
+    # at the moment they choose, not by the app's background worker at any moment.
+    no_jobs = dict.fromkeys(
+        (
+            "job_sla_sweep_seconds",
+            "job_close_resolved_seconds",
+            "job_dispute_sweep_seconds",
+            "job_hotline_route_seconds",
+        ),
+        0,
+    )
+    return Settings(
+        database_url=db.url, gateway_sandbox_path=gateway_path, admin_token=ADMIN_TOKEN, **no_jobs
+    )
 
 
 @pytest.fixture

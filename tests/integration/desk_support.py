@@ -8,6 +8,8 @@ registered phone or email.
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,7 @@ from sqlalchemy import select
 from walletdesk.audit.models import AuditEvent
 from walletdesk.db import Database
 from walletdesk.kit import clock
+from walletdesk.kit.errors import DomainError
 from walletdesk.notify.models import OutboxMessage
 from walletdesk.notify.service import open_params
 from walletdesk.risk.rules import RiskEvent
@@ -25,6 +28,7 @@ from walletdesk.staff.service import create_staff, issue_session
 from walletdesk.support import verification
 from walletdesk.support.models import Contact
 from walletdesk.wallet.models import Customer
+from walletdesk.wallet.service import transfers
 
 PASSWORD = "quiet harbour lantern 7"
 # Four cards in a day make the risk engine lock (risk rule many_cards).
@@ -75,6 +79,56 @@ def open_call(db: Database, agent: Member, origin: str | None = None) -> int:
             session, staff_in(session, agent), channel="phone", origin=origin
         )
         return contact.id
+
+
+def send_money(db: Database, books: Any, sender_id: int, to: str, amount: int) -> str:
+    """Money the customer sent someone (what a recent-amount check asks for); its number."""
+    books.fund(sender_id, amount)
+    with db.unit_of_work() as session:
+        txn = transfers.send(session, sender_id, to, amount, "CNY")
+        assert txn.status == "succeeded", txn.failure_code
+        return txn.number
+
+
+def overlapping(
+    db: Database, first: Callable[[Any], Any], second: Callable[[Any], Any]
+) -> tuple[Any, Any]:
+    """Run `first`, then `second` while first's transaction is still open, each in its own unit
+    of work and thread; their outcomes (a result or the DomainError raised). `first` commits
+    once `second` is done, or after a second at most: long enough for a `second` that does not
+    wait on a lock to finish, the way one waiting for first's row lock never can."""
+    first_ran, second_done = threading.Event(), threading.Event()
+    outcomes: dict[str, Any] = {}
+
+    def run(name: str, action: Callable[[Any], Any], after_call: Callable[[], None]) -> None:
+        try:
+            with db.unit_of_work() as session:
+                outcomes[name] = action(session)
+                after_call()
+        except DomainError as error:
+            outcomes[name] = error
+        finally:
+            first_ran.set()
+            if name == "second":
+                second_done.set()
+
+    def hold_open() -> None:
+        first_ran.set()
+        second_done.wait(timeout=1)
+
+    def after_first() -> None:
+        first_ran.wait()
+        run("second", second, lambda: None)
+
+    threads = [
+        threading.Thread(target=run, args=("first", first, hold_open)),
+        threading.Thread(target=after_first),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes["first"], outcomes["second"]
 
 
 def attach(db: Database, agent: Member, contact_id: int, login: str) -> bool:

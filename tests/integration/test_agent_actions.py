@@ -21,6 +21,8 @@ from tests.integration.desk_support import (
     make_staff,
     messages,
     open_call,
+    overlapping,
+    send_money,
     staff_in,
     status_of,
     verify_strong,
@@ -36,14 +38,15 @@ from walletdesk.risk.models import RiskAlert
 from walletdesk.staff.models import StaffRole
 from walletdesk.support import actions, approvals
 from walletdesk.support.cases import open_case, timeline
-from walletdesk.support.models import AgentAction, Approval, Contact
-from walletdesk.support.verification import check_knowledge
+from walletdesk.support.models import AgentAction, Approval, Contact, VerificationLevel
+from walletdesk.support.verification import check_knowledge, step
 from walletdesk.wallet.models import WalletTransaction
 from walletdesk.wallet.service import history, payments
 
 LINA_PHONE = "+8613900139000"
 LINA_EMAIL = "lina@example.com"
 NEW_PHONE = "+8613911112222"
+WANG_PHONE = "+8613700137000"
 
 
 @pytest.fixture
@@ -112,11 +115,13 @@ def test_every_action_is_refused_below_its_level_and_leaves_nothing(
     db: Database,
     agent: Member,
     lina: Person,
+    customer: Callable[..., Person],
     books: Books,
     action: str,
     frozen_clock: FrozenClock,
 ) -> None:
-    books.fund(lina.id, 42_00)
+    customer("王芳", phone=WANG_PHONE)
+    send_money(db, books, lina.id, WANG_PHONE, 42_00)
     contact_id = open_call(db, agent, origin=LINA_PHONE)  # caller ID: never enough alone
     if actions.MINIMUM_LEVEL[action] == "strong":
         with db.unit_of_work() as session:  # the caller knew a recent amount: still not enough
@@ -257,9 +262,77 @@ def test_a_reset_then_a_phone_change_in_one_contact_is_refused(
         code = refused(db, agent, actions.request_contact_change, contact_id, reason="x", **change)
         assert code == "action_conflicts_in_contact"
 
-    # Another contact is another matter (the customer calls again, and is verified again).
+    # Nor in the next contact for a week: two calls would otherwise do what one may not.
     later = strong_call(db, agent, lina)
-    act(db, agent, actions.request_contact_change, later, phone=NEW_PHONE, reason="new SIM")
+    code = refused(db, agent, actions.request_contact_change, later, phone=NEW_PHONE, reason="x")
+    assert code == "reset_contact_change_cooldown"
+    frozen_clock.advance(timedelta(days=7, minutes=1))
+    week_on = strong_call(db, agent, lina)
+    act(db, agent, actions.request_contact_change, week_on, phone=NEW_PHONE, reason="new SIM")
+
+
+def test_a_reset_by_the_hotline_also_holds_off_a_contact_change_but_her_own_does_not(
+    db: Database, agent: Member, lina: Person, frozen_clock: FrozenClock
+) -> None:
+    with db.unit_of_work() as session:
+        identity.forgot_password(session, LINA_EMAIL, "email")  # she asked herself, in the app
+    contact_id = strong_call(db, agent, lina)
+    approval = act(
+        db, agent, actions.request_contact_change, contact_id, phone=NEW_PHONE, reason="r"
+    )
+    assert approval.status == "pending"
+
+    with db.unit_of_work() as session:
+        identity.forgot_password(session, LINA_EMAIL, "email", sent_by="hotline")
+    later = strong_call(db, agent, lina)
+    code = refused(
+        db, agent, actions.request_contact_change, later, email="x@example.com", reason="r"
+    )
+    assert code == "reset_contact_change_cooldown"
+
+
+def test_no_reset_on_her_behalf_while_a_change_waits_or_for_a_week_after_one(
+    db: Database, agent: Member, supervisor: Member, lina: Person, frozen_clock: FrozenClock
+) -> None:
+    first = strong_call(db, agent, lina)
+    approval = act(db, agent, actions.request_contact_change, first, phone=NEW_PHONE, reason="r")
+
+    second = strong_call(db, agent, lina)  # the same impostor, another call
+    code = refused(db, agent, actions.send_password_reset, second, channel="email")
+    assert code == "reset_contact_change_cooldown"
+
+    approve(db, supervisor, approval.id)
+    _destination, sent = latest_code(db, lina.id)
+    act(db, agent, actions.confirm_contact_change, first, what="phone", code=sent)
+    on_her_new_number = Person(lina.id, lina.token, NEW_PHONE, lina.email)
+    third = strong_call(db, agent, on_her_new_number)
+    code = refused(db, agent, actions.send_password_reset, third, channel="email")
+    assert code == "reset_contact_change_cooldown"
+    assert messages(db, lina.id, "password_reset_link") == []
+
+    frozen_clock.advance(timedelta(days=7, minutes=1))
+    week_on = strong_call(db, agent, on_her_new_number)
+    act(db, agent, actions.send_password_reset, week_on, channel="email")
+    assert len(messages(db, lina.id, "password_reset_link")) == 1
+
+
+def test_a_payment_pin_is_knowledge_at_the_desk_never_strong(
+    db: Database, agent: Member, lina: Person, frozen_clock: FrozenClock
+) -> None:
+    contact_id = open_call(db, agent, origin=LINA_PHONE)
+    with db.unit_of_work() as session:  # the caller keyed her payment PIN in the IVR
+        contact = session.get(Contact, contact_id)
+        assert contact is not None
+        step(contact, VerificationLevel.STRONG, "payment_pin", by=None, passed=True)
+
+    act(db, agent, actions.view_account, contact_id, "en")  # knowledge is enough to look
+    with pytest.raises(DomainError) as caught:
+        act(db, agent, actions.goodwill, contact_id, amount=1_00, currency="CNY", reason="x")
+    assert caught.value.code == "contact_verification_insufficient"
+    assert caught.value.params == {"required": "strong", "current": "knowledge"}
+
+    verify_strong(db, agent, contact_id)  # a code to her phone, read back: possession
+    act(db, agent, actions.goodwill, contact_id, amount=1_00, currency="CNY", reason="x")
 
 
 def test_a_phone_change_then_a_reset_in_one_contact_is_refused_even_once_rejected(
@@ -340,6 +413,31 @@ def test_large_payments_are_held_for_48_hours_after_a_contact_change(
     frozen_clock.advance(timedelta(minutes=1))
     assert send("5000.00", "large-3").status_code == 201
     assert balance(books, wang.id) == 5_100_00
+
+
+def test_two_goodwill_credits_at_once_cannot_both_use_the_days_room(
+    db: Database, lina: Person, frozen_clock: FrozenClock
+) -> None:
+    if db.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite runs one writer at a time: two credits cannot overlap there")
+    agent = make_staff(db, "agent.wu", per_action=50_00, per_day=60_00)
+    first, second = strong_call(db, agent, lina), strong_call(db, agent, lina)
+
+    def credit(contact_id: int) -> Callable[[Any], str]:
+        def run(session: Any) -> str:
+            staff = staff_in(session, agent)
+            done = actions.goodwill(
+                session, staff, contact_id, amount=40_00, currency="CNY", reason="sorry"
+            )
+            return type(done).__name__
+
+        return run
+
+    outcomes = overlapping(db, credit(first), credit(second))
+
+    assert outcomes == ("WalletTransaction", "Approval")  # 80.00 would pass the 60.00 a day
+    with db.unit_of_work() as session:
+        assert actions.goodwill_used_today(session, staff_in(session, agent)) == 40_00
 
 
 def test_goodwill_within_limits_is_credited_through_the_ledger(

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from tests.integration.desk_support import Member, make_staff, messages
+from tests.integration.desk_support import Member, audit_events, make_staff, messages
 from tests.integration.wallet_support import Books, Person
 
 from walletdesk.db import Database
@@ -92,7 +92,7 @@ def zhang(customer: Callable[..., Person], client: TestClient) -> Person:
 
 
 def test_contact_support_opens_a_case_with_the_message_and_the_transaction(
-    client: TestClient, books: Books, zhang: Person, agent: Member
+    client: TestClient, db: Database, books: Books, zhang: Person, agent: Member
 ) -> None:
     txn = books.top_up(zhang.id, books.card(zhang.id), 5_000)
     body = {
@@ -114,6 +114,9 @@ def test_contact_support_opens_a_case_with_the_message_and_the_transaction(
     assert [c["number"] for c in ok(get(client, "/v1/support/cases", zhang))] == [case["number"]]
     desk = ok(get(client, f"/v1/desk/cases/{case['number']}", agent))
     assert desk["links"] == [{"kind": "transaction", "ref": txn.number}]
+    # Staff reading a case leave a trace; the customer reading their own does not.
+    viewed = [(actor, subject) for actor, subject, _d in audit_events(db, "desk.case_viewed")]
+    assert viewed == [(f"staff:{agent.id}", f"case:{case['number']}")]
 
 
 def test_someone_elses_transaction_cannot_be_attached(

@@ -19,14 +19,18 @@ from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 from tests.integration.wallet_support import Person
 
+from walletdesk.app import create_app
 from walletdesk.audit.models import AuditEvent
+from walletdesk.config import Settings
 from walletdesk.db import Database
+from walletdesk.hotline.models import AgentPresence
 from walletdesk.kit.clock import FrozenClock
 from walletdesk.notify.models import OutboxMessage
 from walletdesk.staff.models import StaffRole
 from walletdesk.staff.service import create_staff, issue_session
 from walletdesk.support import cases
 from walletdesk.support.models import Case, CaseEvent, Contact
+from walletdesk.wallet.gateway import SandboxGateway
 
 CUSTOMER_CHAT = "/v1/support/chat"
 DESK_CHAT = "/v1/desk/chat"
@@ -172,6 +176,8 @@ def test_an_agent_accepts_and_messages_reach_both_sides(
     ):
         until(customer_socket, "waiting")
         queue = until(agent_socket, "queue")
+        while not queue["waiting"]:  # the agent may have looked before the chat was opened
+            queue = until(agent_socket, "queue")
         (waiting,) = queue["waiting"]
         assert waiting["language"] == "en" and queue["available"] is False
 
@@ -289,6 +295,32 @@ def test_when_the_agent_drops_out_the_customer_waits_for_the_next(
             assert first_waiting(next_agent)["chat_id"] == chat_id
             next_agent.send_json({"type": "accept", "chat_id": chat_id})
             assert until(customer_socket, "joined")["agent"] == "Zhao Lei"
+
+
+def test_a_customer_on_one_process_is_told_of_an_agent_available_on_another(
+    client: TestClient,
+    db: Database,
+    settings: Settings,
+    gateway: SandboxGateway,
+    customer: Callable[..., Person],
+) -> None:
+    li = customer("Li Lei", language="en")
+    with connect(client, CUSTOMER_CHAT, li.token) as customer_socket:
+        assert until(customer_socket, "waiting")["agents_available"] == 0
+        with TestClient(create_app(settings, db, gateway)) as other_process:
+            with connect(other_process, DESK_CHAT, make_agent(db)) as agent_socket:
+                agent_socket.send_json({"type": "available"})
+                told = until(customer_socket, "waiting")  # by polling: no bell crosses processes
+                assert told["agents_available"] == 1
+                assert told["message"].startswith("An agent will be with you shortly")
+                queue = until(agent_socket, "queue")
+                while not queue["available"]:
+                    queue = until(agent_socket, "queue")
+                assert queue["agents_available"] == 1
+            # The agent closed the desk they made themselves available in: they are away.
+            assert until(customer_socket, "waiting")["agents_available"] == 0
+    with db.unit_of_work() as session:
+        assert [p.state for p in session.scalars(select(AgentPresence))] == ["away"]
 
 
 def test_a_ticket_opens_one_socket_within_a_minute_and_only_for_its_kind(

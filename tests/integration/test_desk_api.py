@@ -17,6 +17,7 @@ from tests.integration.desk_support import (
     lock_by_risk_engine,
     make_staff,
     messages,
+    send_money,
     status_of,
 )
 from tests.integration.wallet_support import Books, Person
@@ -58,8 +59,10 @@ def supervisor(db: Database) -> Member:
 
 
 @pytest.fixture
-def lina(customer: Callable[..., Person], books: Books) -> Person:
+def lina(db: Database, customer: Callable[..., Person], books: Books) -> Person:
     person = customer("李娜", phone=LINA_PHONE, email=LINA_EMAIL)
+    customer("王芳", email="wang@example.com")
+    send_money(db, books, person.id, "wang@example.com", 321_00)  # what she can tell an agent
     books.fund(person.id, 321_00)
     return person
 

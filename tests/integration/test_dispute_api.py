@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.integration.desk_support import make_staff, open_call, staff_in
+from tests.integration.desk_support import audit_events, make_staff, open_call, staff_in
 from tests.integration.wallet_support import Books, Person, Shop
 
 from walletdesk.db import Database
@@ -200,6 +200,12 @@ def test_the_desk_reads_evidence_and_customers_cannot(scene: Scene, db: Database
     assert download.status_code == 200 and download.content == PNG
     assert download.headers["content-type"] == "image/png"
     assert scene.get(path, scene.buyer).status_code == 401
+    # Each look at the customer's dispute and each download is on the audit log.
+    subject = f"dispute:{dispute['id']}"
+    viewed = [(a, s) for a, s, _d in audit_events(db, "desk.dispute_viewed")]
+    assert viewed == [(f"staff:{agent.id}", subject)]
+    downloads = audit_events(db, "desk.evidence_downloaded")
+    assert downloads == [(f"staff:{agent.id}", subject, {"evidence_id": evidence["id"]})]
 
 
 def test_an_agent_files_for_a_caller_only_once_they_are_verified(

@@ -131,6 +131,26 @@ def outbox(db: Database) -> list[OutboxMessage]:
         return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
+def test_the_same_message_delivered_twice_is_filed_once(
+    db: Database, customer: Callable[..., Person], support_port: int
+) -> None:
+    customer("Li Lei", email="li.lei@example.com", language="en")
+    mail = {
+        "sender": "Li Lei <li.lei@example.com>",
+        "subject": "Charged twice",
+        "body": "I was charged twice for one coffee.",
+    }
+    for _ in range(2):  # the mail server did not hear our 250 and delivers again
+        send(support_port, **mail, headers={"Message-ID": "<c0ffee.1@mail.example.com>"})
+
+    (case,) = all_cases(db)
+    assert messages_on(db, case) == ["I was charged twice for one coffee."]
+    assert [m.event for m in outbox(db)] == ["case_email_received"]  # one acknowledgement
+
+    send(support_port, **mail, headers={"Message-ID": "<c0ffee.2@mail.example.com>"})
+    assert len(all_cases(db)) == 2  # a new message with the same words is filed
+
+
 def test_a_customers_email_opens_a_case_and_a_reply_to_the_acknowledgement_joins_it(
     db: Database,
     customer: Callable[..., Person],

@@ -19,6 +19,8 @@ from walletdesk.identity.models import Credential
 from walletdesk.identity.service import set_pin
 from walletdesk.kit.clock import FrozenClock, as_utc
 from walletdesk.notify.models import OutboxMessage
+from walletdesk.notify.service import open_params
+from walletdesk.notify.templates import render
 from walletdesk.support import service as hours
 from walletdesk.support.models import Case, CaseEvent, Contact
 from walletdesk.wallet.explain import explain
@@ -133,13 +135,16 @@ def test_freeze_needs_no_pin(db: Database, caller, dial: Dial, language, confirm
     assert _outbox(db, person.id, "account_frozen")
 
 
-def test_last_transactions_are_read_out(caller, dial: Dial) -> None:
-    person = caller("en")
-    heard, _ = dial(person.phone, f"2,{PIN}")
-    assert (
-        "Your latest transactions are: on January 15, top-up in 1234.50 CNY, completed."
-        in heard.text()
-    )
+@pytest.mark.parametrize(
+    ("language", "told"),
+    [
+        ("zh-CN", "您最近的交易如下：1月15日，充值收入 1234.50 CNY，已完成。"),
+        ("en", "Your latest transactions are: on January 15, top-up in 1234.50 CNY, completed."),
+    ],
+)
+def test_last_transactions_are_read_out(caller, dial: Dial, language: str, told: str) -> None:
+    heard, _ = dial(caller(language).phone, f"2,{PIN}")
+    assert told in heard.text()
 
 
 def test_no_failed_payment_to_explain(caller, dial: Dial) -> None:
@@ -172,10 +177,21 @@ def _paid(db: Database, person: Person, amount: int) -> str:
         return txn.number
 
 
+@pytest.mark.parametrize(
+    ("language", "filed_as", "status_is"),
+    [
+        ("zh-CN", "您的争议已受理，服务单号是 {}。", "您的争议 {} 目前的状态是：等待商户答复。"),
+        (
+            "en",
+            "We've opened your dispute as case {}.",
+            "Your dispute {} is: waiting for the merchant's answer.",
+        ),
+    ],
+)
 def test_a_dispute_filed_by_phone_and_its_status_by_number(
-    db: Database, caller, dial: Dial, merchant: Callable[..., Shop]
+    db: Database, caller, dial: Dial, merchant: Callable[..., Shop], language, filed_as, status_is
 ) -> None:
-    person = caller("en")
+    person = caller(language)
     merchant("SHOP")
     _paid(db, person, 10_00)
     charged_twice = _paid(db, person, 88_00)
@@ -187,27 +203,53 @@ def test_a_dispute_filed_by_phone_and_its_status_by_number(
         assert view.transaction_number == charged_twice
         assert (view.dispute.reason, view.dispute.status) == ("duplicate", "awaiting_merchant")
         case_number = view.case_number
-    assert f"We've opened your dispute as case {case_number}." in heard.text()
+    assert filed_as.format(case_number) in heard.text()
     with db.unit_of_work() as session:
         contact = session.get(Contact, _call(db, phone.sid).contact_id)
         assert session.get(Case, contact.case_id).number == case_number  # the call's record
 
     heard, _ = dial(person.phone, f"5,{PIN},{case_number}#")
-    assert f"Your dispute {case_number} is: waiting for the merchant's answer." in heard.text()
+    assert status_is.format(case_number) in heard.text()
 
 
-def test_reset_code_goes_to_the_registered_phone(db: Database, caller, dial: Dial) -> None:
-    person = caller("zh-CN")
+@pytest.mark.parametrize(
+    ("language", "told"),
+    [
+        ("zh-CN", "重置密码的链接或验证码已发送到您账户登记的手机或邮箱"),
+        ("en", "We've sent a link or code to reset your password to the phone or email"),
+    ],
+)
+def test_reset_code_goes_to_the_registered_phone(
+    db: Database, caller, dial: Dial, language: str, told: str
+) -> None:
+    person = caller(language)
     heard, _ = dial(person.phone, "4")
-    assert "重置密码的链接或验证码已发送" in heard.text()
+    assert told in heard.text()
     sent = _outbox(db, person.id, "password_reset_code")
     assert [m.destination or m.channel for m in sent] and all(m.channel == "sms" for m in sent)
 
 
-def test_case_status_by_its_number(db: Database, caller, dial: Dial) -> None:
+@pytest.mark.parametrize(
+    ("language", "status", "not_found"),
+    [
+        (
+            "zh-CN",
+            "您的服务单 {} 目前的状态是：已受理，等待处理。",
+            "抱歉，没有找到编号为 123 的服务单或争议。",
+        ),
+        (
+            "en",
+            "Your case {} is: received, waiting for us to start on it.",
+            "Sorry, we couldn't find a case or dispute numbered 123.",
+        ),
+    ],
+)
+def test_case_status_by_its_number(
+    db: Database, caller, dial: Dial, language: str, status: str, not_found: str
+) -> None:
     from walletdesk.support.cases import open_case
 
-    person = caller("en")
+    person = caller(language)
     with db.unit_of_work() as session:
         number = open_case(
             session,
@@ -218,14 +260,21 @@ def test_case_status_by_its_number(db: Database, caller, dial: Dial) -> None:
             actor="test",
         ).number
     heard, _ = dial(person.phone, f"5,{PIN},{number}#")
-    assert f"Your case {number} is: received, waiting for us to start on it." in heard.text()
+    assert status.format(number) in heard.text()
     heard, _ = dial(person.phone, f"5,{PIN},123#")
-    assert "Sorry, we couldn't find a case or dispute numbered 123." in heard.text()
+    assert not_found in heard.text()
 
 
-def test_hours_are_read_out(caller, dial: Dial) -> None:
-    heard, _ = dial(caller("zh-CN").phone, "7")
-    assert "我们的人工服务时间是：每天 08:00-22:00。" in heard.text()
+@pytest.mark.parametrize(
+    ("language", "told"),
+    [
+        ("zh-CN", "我们的人工服务时间是：每天 08:00-22:00。"),
+        ("en", "Our agents are available: every day, 08:00-22:00."),
+    ],
+)
+def test_hours_are_read_out(caller, dial: Dial, language: str, told: str) -> None:
+    heard, _ = dial(caller(language).phone, "7")
+    assert told in heard.text()
 
 
 def test_wrong_pins_lock_self_service_not_the_account(db: Database, caller, dial: Dial) -> None:
@@ -490,7 +539,7 @@ def test_a_callback_for_an_entry_no_longer_connected_hangs_up(
 def test_an_unanswered_callback_is_retried_then_fails_with_a_case_note(
     db: Database, client: TestClient, frozen_clock: FrozenClock, callback_waiting
 ) -> None:
-    _, call, _, token = callback_waiting
+    person, call, _, token = callback_waiting
     for attempt, status in enumerate(("no-answer", "busy", "no-answer"), start=1):
         entry_id, leg = _accept_next(client, db, token)
         _callee(client, leg).miss(status)
@@ -507,3 +556,8 @@ def test_an_unanswered_callback_is_retried_then_fails_with_a_case_note(
             assert as_utc(entry.not_before) == frozen_clock.now() + delay
         frozen_clock.advance(delay)
     assert any("no answer after 3 attempts" in note for note in _notes(db, call))
+    # The customer hears of it in the app and by SMS, in their language, with how often we tried.
+    told = _outbox(db, person.id, "hotline_callback_failed")
+    assert {m.channel for m in told} >= {"inapp", "sms"} and {m.language for m in told} == {"en"}
+    text = render("hotline_callback_failed", open_params(told[0]), told[0].language).body
+    assert text.startswith("We tried to call you back 3 times but couldn't reach you.")

@@ -11,6 +11,7 @@ import logging
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -23,6 +24,7 @@ from sqlalchemy import func, select, text
 
 from walletdesk.config import Settings, get_settings
 from walletdesk.db import Database, is_sqlite
+from walletdesk.jobs import Job, JobRunner, default_jobs
 from walletdesk.kit import clock
 from walletdesk.kit.clock import FrozenClock
 from walletdesk.kit.errors import DomainError
@@ -32,6 +34,8 @@ from walletdesk.notify.api import router as inbox_router
 from walletdesk.notify.models import InboxMessage, OutboxMessage
 from walletdesk.notify.providers import FileSmsSender, Senders, SmtpEmailSender
 from walletdesk.notify.service import inbox, mark_read, notify
+from walletdesk.support import cases
+from walletdesk.support.models import Case
 from walletdesk.wallet.models import Customer
 
 PHONE, EMAIL = "+8613800000001", "li.lei@example.com"
@@ -416,6 +420,35 @@ def test_the_background_worker_delivers_after_commit_and_stops(
         background.stop()
     assert not background.thread.is_alive()
     assert len(mailbox.messages) == 1
+
+
+def test_the_workers_tick_marks_a_late_case_and_sends_despite_a_failing_job(
+    db: Database, frozen_clock: FrozenClock, mailbox: Mailbox, senders: Senders
+) -> None:
+    customer_id = add_customer(db)
+    with db.unit_of_work() as session:
+        case = cases.open_case(
+            session,
+            customer_id=customer_id,
+            type="payment_failed",
+            subject="付款失败",
+            channel="phone",
+            actor="system",
+        )
+        notify(session, customer_id, "password_changed", channels=("email",))
+
+    def broken(session: object) -> None:
+        raise RuntimeError("a bug in some other job")
+
+    jobs = [Job("broken", timedelta(seconds=1), broken), *default_jobs(Settings())]
+    frozen_clock.advance(timedelta(days=30))  # far past every first-response target
+    assert worker.tick(db, senders, JobRunner(db, jobs)) >= 1
+
+    with db.unit_of_work() as session:
+        marked = session.get(Case, case.id)
+        assert marked is not None and marked.first_response_breached_at is not None
+    subjects = [str(message["Subject"]) for message in mailbox.messages]
+    assert any("密码" in subject for subject in subjects), subjects
 
 
 def test_in_process_worker_follows_the_setting(db: Database, senders: Senders) -> None:

@@ -4,6 +4,7 @@ callbacks that keep their place, abandoned calls, and a restart with calls waiti
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -235,3 +236,43 @@ def test_queue_survives_a_restart(db: Database, frozen_clock: FrozenClock) -> No
         assert offer_of(restarted, li) == entry_of(restarted, calls[0]).id
     finally:
         restarted.dispose()
+
+
+def test_two_processes_routing_at_once_offer_each_call_once(db: Database) -> None:
+    """Two server processes (two Databases) route the same queue at the same moment: no call is
+    offered twice and no agent is offered two calls."""
+    if db.url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer at a time: routing processes cannot overlap there")
+    agents = {agent(db, "agent.li")[0], agent(db, "agent.sam")[0]}
+    calls = [new_call(db), new_call(db)]
+    processes = [Database(db.url, pool_size=2) for _ in range(2)]
+    together = threading.Barrier(len(processes))
+    offers: list[list[tuple[int, int | None]]] = []
+
+    def route(database: Database) -> None:
+        with database.unit_of_work() as session:
+            together.wait(timeout=10)
+            offered = queue.route(session, "general")
+            offers.append([(entry.id, entry.agent_id) for entry in offered])
+
+    try:
+        threads = [threading.Thread(target=route, args=(p,)) for p in processes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    finally:
+        for database in processes:
+            database.dispose()
+    assert len(offers) == 2, "a routing process failed"
+    made = [offer for offered in offers for offer in offered]
+    assert len({entry for entry, _ in made}) == len(made)  # no call offered twice
+    assert len({staff_id for _, staff_id in made}) == len(made)  # no agent offered two calls
+    # Whatever one process left, the next routing offers: each caller to their own agent.
+    with db.unit_of_work() as session:
+        queue.route(session, "general")
+    final = [entry_of(db, call) for call in calls]
+    assert all(entry.status == EntryStatus.OFFERED for entry in final)
+    assert {entry.agent_id for entry in final} == agents
+    for staff_id in agents:
+        assert offer_of(db, staff_id) in {entry.id for entry in final}

@@ -18,6 +18,7 @@ import pytest
 from fastapi import Depends
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from tests.integration.desk_support import overlapping
 from typer.testing import CliRunner
 
 from walletdesk import config
@@ -395,12 +396,12 @@ def test_demo_staff_sign_in_with_the_published_secrets(
     assert answer.status_code == 200
 
 
-def test_demo_staff_are_refused_once_real_secrets_are_set(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("name", config.DEMO_SECRETS)
+def test_demo_staff_are_refused_once_any_real_secret_is_set(
+    db: Database, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    real = {"data_keys": "k1:" + "A" * 43}
-    for name in config.DEMO_SECRETS:  # every published secret replaced, as in production
-        monkeypatch.setenv(f"WALLETDESK_{name.upper()}", real.get(name, f"a-real-{name}"))
+    real = "k1:" + "A" * 43 if name == "data_keys" else f"a-real-{name}"
+    monkeypatch.setenv(f"WALLETDESK_{name.upper()}", real)
     config.get_settings.cache_clear()
     try:
         with pytest.raises(DomainError) as refused, db.unit_of_work() as session:
@@ -485,3 +486,19 @@ def test_cli_creates_lists_and_unlocks_staff(cli_db: Database, frozen_clock: Fro
     listed = runner.invoke(staff_app, ["list"]).output
     assert "agent.li" in listed and "active" in listed
     assert runner.invoke(staff_app, ["unlock", "nobody"]).exit_code == 1
+
+
+def test_one_code_signs_in_once_even_with_two_sign_ins_at_once(
+    db: Database, agent: Member, frozen_clock: FrozenClock
+) -> None:
+    if db.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite runs one writer at a time: two sign-ins cannot overlap there")
+    totp = code(agent, frozen_clock)
+
+    def sign_in_now(session: Any) -> str:
+        return service.login(session, agent.username, PASSWORD, totp)
+
+    first, second = overlapping(db, sign_in_now, sign_in_now)
+
+    assert isinstance(first, str)
+    assert isinstance(second, DomainError) and second.code == "staff_login_failed"

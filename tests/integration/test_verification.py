@@ -16,13 +16,18 @@ from tests.integration.desk_support import (
     contact_level,
     latest_code,
     make_staff,
+    messages,
     open_call,
+    send_money,
     staff_in,
     verify_strong,
 )
 from tests.integration.wallet_support import DECLINED, Books, Person
 
 from walletdesk.db import Database
+from walletdesk.hotline import calls
+from walletdesk.hotline.models import Call, EntryStatus, QueueEntry
+from walletdesk.kit import clock
 from walletdesk.kit.clock import FrozenClock
 from walletdesk.kit.errors import DomainError
 from walletdesk.support import verification
@@ -30,6 +35,8 @@ from walletdesk.support.models import Contact
 
 LINA_PHONE = "+8613900139000"
 LINA_EMAIL = "lina@example.com"
+WANG_EMAIL = "wang@example.com"
+HOTLINE = "+861095555"
 
 
 @pytest.fixture
@@ -40,6 +47,11 @@ def agent(db: Database) -> Member:
 @pytest.fixture
 def lina(customer: Callable[..., Person]) -> Person:
     return customer("李娜", phone=LINA_PHONE, email=LINA_EMAIL)
+
+
+@pytest.fixture
+def wang(customer: Callable[..., Person]) -> Person:
+    return customer("王芳", email=WANG_EMAIL)
 
 
 def contact_row(db: Database, contact_id: int) -> Contact:
@@ -87,6 +99,7 @@ def test_caller_id_attaches_the_registered_customer_at_the_weak_level(
             "level": "caller_id",
             "method": "caller_id",
             "passed": True,
+            "customer": lina.id,
             "at": frozen_clock.now().isoformat(),
             "by": agent.id,
         }
@@ -138,10 +151,10 @@ def test_naming_the_same_customer_again_keeps_the_level(
 # --- knowledge ----------------------------------------------------------------------------------
 
 
-def test_the_amount_of_a_recent_transaction_is_knowledge_and_levels_only_rise(
-    db: Database, agent: Member, lina: Person, books: Books, frozen_clock: FrozenClock
+def test_the_amount_of_money_recently_sent_is_knowledge_and_levels_only_rise(
+    db: Database, agent: Member, lina: Person, wang: Person, books: Books, frozen_clock: FrozenClock
 ) -> None:
-    books.fund(lina.id, 123_45)
+    send_money(db, books, lina.id, WANG_EMAIL, 123_45)
     contact_id = open_call(db, agent, origin=LINA_PHONE)
 
     assert say_amount(db, agent, contact_id, 123_45) is None
@@ -153,9 +166,9 @@ def test_the_amount_of_a_recent_transaction_is_knowledge_and_levels_only_rise(
 
 
 def test_three_wrong_amounts_close_the_knowledge_route_but_not_possession(
-    db: Database, agent: Member, lina: Person, books: Books, frozen_clock: FrozenClock
+    db: Database, agent: Member, lina: Person, wang: Person, books: Books, frozen_clock: FrozenClock
 ) -> None:
-    books.fund(lina.id, 123_45)
+    send_money(db, books, lina.id, WANG_EMAIL, 123_45)
     contact_id = open_call(db, agent, origin=LINA_PHONE)
 
     first, second, third = (say_amount(db, agent, contact_id, wrong) for wrong in (100, 200, 300))
@@ -175,9 +188,9 @@ def test_three_wrong_amounts_close_the_knowledge_route_but_not_possession(
 
 
 def test_old_and_failed_transactions_prove_nothing(
-    db: Database, agent: Member, lina: Person, books: Books, frozen_clock: FrozenClock
+    db: Database, agent: Member, lina: Person, wang: Person, books: Books, frozen_clock: FrozenClock
 ) -> None:
-    books.fund(lina.id, 500_00)
+    send_money(db, books, lina.id, WANG_EMAIL, 500_00)
     frozen_clock.advance(timedelta(days=31))
     declined = books.top_up(lina.id, books.card(lina.id, DECLINED), 77_00)
     assert declined.status == "failed"
@@ -186,6 +199,40 @@ def test_old_and_failed_transactions_prove_nothing(
     assert say_amount(db, agent, contact_id, 500_00) is not None  # 31 days ago
     assert say_amount(db, agent, contact_id, 77_00) is not None  # never completed
     assert contact_level(db, contact_id) == "caller_id"
+
+
+def test_money_received_proves_nothing_anyone_can_send_it(
+    db: Database, agent: Member, lina: Person, wang: Person, books: Books, frozen_clock: FrozenClock
+) -> None:
+    send_money(db, books, wang.id, LINA_PHONE, 1_23)  # the impostor sends, then quotes it
+    books.fund(lina.id, 88_00)  # and her own top-up is no secret from a card thief
+    contact_id = open_call(db, agent, origin=LINA_PHONE)
+
+    assert say_amount(db, agent, contact_id, 1_23) is not None
+    assert say_amount(db, agent, contact_id, 88_00) is not None
+    assert contact_level(db, contact_id) == "caller_id"
+
+
+def test_knowledge_checks_are_limited_per_customer_across_contacts_and_she_is_told(
+    db: Database, agent: Member, lina: Person, wang: Person, books: Books, frozen_clock: FrozenClock
+) -> None:
+    send_money(db, books, lina.id, WANG_EMAIL, 123_45)
+    first = open_call(db, agent, origin=LINA_PHONE)
+    for wrong in (100, 200, 300):
+        say_amount(db, agent, first, wrong)
+    second = open_call(db, agent, origin=LINA_PHONE)  # the same guesser calls again
+    for wrong in (400, 500):
+        assert say_amount(db, agent, second, wrong) is not None
+    assert messages(db, lina.id, "desk_knowledge_check_locked") == []
+
+    limited = say_amount(db, agent, second, 123_45)  # even the right amount, today
+
+    assert limited is not None and limited.code == "knowledge_check_closed"
+    assert contact_level(db, second) == "caller_id"
+    told = messages(db, lina.id, "desk_knowledge_check_locked")
+    assert sorted(channel for channel, _to, _params in told) == ["email", "inapp", "sms"]
+    frozen_clock.advance(timedelta(days=2))
+    assert say_amount(db, agent, open_call(db, agent, origin=LINA_PHONE), 123_45) is None
 
 
 def test_knowledge_needs_a_customer_attached(
@@ -291,9 +338,9 @@ def test_another_agents_contact_and_an_ended_one_are_refused(
 
 
 def test_verification_steps_are_audited_without_what_was_said(
-    db: Database, agent: Member, lina: Person, books: Books, frozen_clock: FrozenClock
+    db: Database, agent: Member, lina: Person, wang: Person, books: Books, frozen_clock: FrozenClock
 ) -> None:
-    books.fund(lina.id, 88_00)
+    send_money(db, books, lina.id, WANG_EMAIL, 88_00)
     contact_id = open_call(db, agent, origin=LINA_PHONE)
     say_amount(db, agent, contact_id, 99_00)
     verify_strong(db, agent, contact_id)
@@ -306,3 +353,98 @@ def test_verification_steps_are_audited_without_what_was_said(
     ]
     assert all(actor == f"staff:{agent.id}" for actor, _s, _d in events)
     assert code not in json.dumps(events) and "9900" not in json.dumps(events)
+
+
+# --- hotline calls: whose call, and whom it verified ---------------------------------------------
+
+
+def hotline_call(db: Database, sid: str, customer_id: int | None) -> tuple[int, int]:
+    """A call as the carrier's first webhook opens it, its caller identified by the IVR:
+    (call id, contact id). Its contact has no agent until one accepts it from the queue."""
+    with db.unit_of_work() as session:
+        call = calls.start(
+            session, sid=sid, from_number=LINA_PHONE, to_number=HOTLINE, state="menu"
+        )
+        call.customer_id = customer_id
+        calls.note_verification(session, call, "caller_id", "caller_id")
+        assert call.contact_id is not None
+        return call.id, call.contact_id
+
+
+def connect(db: Database, call_id: int, agent: Member) -> None:
+    """The agent holds the call's connected queue entry (what queue.accept leaves)."""
+    with db.unit_of_work() as session:
+        session.add(
+            QueueEntry(
+                call_id=call_id,
+                queue="general",
+                status=EntryStatus.CONNECTED,
+                agent_id=agent.id,
+                entered_at=clock.now(),
+            )
+        )
+
+
+def test_nobody_takes_over_a_call_they_were_not_put_through_to(
+    db: Database, agent: Member, lina: Person, frozen_clock: FrozenClock
+) -> None:
+    call_id, contact_id = hotline_call(db, "CA-take", lina.id)
+    sam = make_staff(db, "agent.sam")
+
+    for member in (agent, sam):  # unassigned: nobody's, and asking does not make it theirs
+        with pytest.raises(DomainError) as refused:
+            say_amount(db, member, contact_id, 100)
+        assert refused.value.code == "contact_not_yours"
+    assert contact_row(db, contact_id).agent_id is None
+
+    connect(db, call_id, agent)
+    assert say_amount(db, agent, contact_id, 100) is not None  # answered: her call now
+    with pytest.raises(DomainError) as refused:
+        say_amount(db, sam, contact_id, 100)
+    assert refused.value.code == "contact_not_yours"
+
+
+def test_a_calls_customer_cannot_be_changed_at_the_desk(
+    db: Database, agent: Member, lina: Person, wang: Person, frozen_clock: FrozenClock
+) -> None:
+    _call_id, contact_id = hotline_call(db, "CA-fixed", lina.id)
+    with db.unit_of_work() as session:
+        contact = session.get(Contact, contact_id)
+        assert contact is not None
+        with pytest.raises(DomainError) as refused:
+            verification.attach_customer(session, contact, staff_in(session, agent), WANG_EMAIL)
+    assert refused.value.code == "contact_customer_fixed"
+    assert contact_row(db, contact_id).customer_id == lina.id
+
+
+def test_the_ivr_raises_the_level_only_for_the_customer_it_verified(
+    db: Database, lina: Person, wang: Person, frozen_clock: FrozenClock
+) -> None:
+    call_id, contact_id = hotline_call(db, "CA-bound", lina.id)
+    with db.unit_of_work() as session:
+        contact = session.get(Contact, contact_id)
+        call = session.get(Call, call_id)
+        assert contact is not None and call is not None
+        contact.customer_id = wang.id  # the contact is about someone else than the caller
+        calls.note_verification(session, call, "strong", "code_sms")
+        assert (contact.verification_level, call.verification) == ("none", "none")
+
+        contact.customer_id = lina.id  # Lina's own steps count for Lina
+        calls.note_verification(session, call, "caller_id", "caller_id")
+        assert contact.verification_level == "strong"
+        assert verification.methods_passed(contact.verification_steps, wang.id) == []
+
+
+def test_steps_count_only_for_the_customer_attached_now(
+    db: Database, agent: Member, lina: Person, wang: Person, frozen_clock: FrozenClock
+) -> None:
+    contact_id = open_call(db, agent, origin=LINA_PHONE)
+    verify_strong(db, agent, contact_id)
+    assert attach(db, agent, contact_id, WANG_EMAIL) is True
+    assert contact_level(db, contact_id) == "none"
+
+    assert attach(db, agent, contact_id, LINA_PHONE) is True
+    assert contact_level(db, contact_id) == "strong"
+    steps = contact_row(db, contact_id).verification_steps
+    assert verification.methods_passed(steps, lina.id) == ["caller_id", "code_sms"]
+    assert verification.methods_passed(steps, wang.id) == []

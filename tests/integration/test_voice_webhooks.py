@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from walletdesk.db import Database
 from walletdesk.hotline.flow import FlowError
 from walletdesk.hotline.models import Call
 from walletdesk.hotline.softphone import Softphone
+from walletdesk.notify.models import OutboxMessage
 
 TOKEN = "demo-twilio-auth-token"
 URL = "http://testserver/v1/voice/incoming"
@@ -94,3 +96,63 @@ def test_a_broken_operator_flow_stops_start_up(
     with pytest.raises(FlowError) as error:
         create_app(settings.model_copy(update={"hotline_flow_path": broken}), db)
     assert any(line.startswith("line ") for line in error.value.errors)
+
+
+# --- a carrier's retries -----------------------------------------------------------------------
+
+STEP = "http://testserver/v1/voice/step"
+
+
+def _post(client: TestClient, url: str, form: dict[str, str], token: str | None) -> str:
+    headers = _signed(url, form)
+    if token:
+        headers["I-Twilio-Idempotency-Token"] = token
+    answer = client.post(url, data=form, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return answer.text
+
+
+def _action(twiml_text: str) -> str:
+    """Where the answer's Gather posts the keys."""
+    return ET.fromstring(twiml_text).find("Gather").get("action")
+
+
+@pytest.mark.parametrize("token", ["idem-step-1", None], ids=["token", "fingerprint"])
+def test_a_retried_step_is_answered_again_and_acted_on_once(
+    client: TestClient, db: Database, customer, token: str | None
+) -> None:
+    person = customer("张伟")
+    form = {**FORM, "From": person.phone}
+    greeting = _post(client, URL, form, "idem-incoming")
+    assert _post(client, URL, form, "idem-incoming") == greeting
+    step_url = "http://testserver" + _action(greeting)
+    first = _post(client, step_url, {**form, "Digits": "4"}, token)  # 4: send a reset code
+    with db.unit_of_work() as session:
+        call = session.execute(select(Call)).scalar_one()
+        path_length = len(call.path)
+    assert "重置密码的链接或验证码已发送" in first
+
+    assert _post(client, step_url, {**form, "Digits": "4"}, token) == first
+    with db.unit_of_work() as session:
+        call = session.execute(select(Call)).scalar_one()
+        assert len(call.path) == path_length and call.actions.count("send_reset_link") == 1
+        sent = session.execute(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.event == "password_reset_code")
+        ).scalar_one()
+    assert sent == 1
+
+
+def test_the_same_key_at_two_menus_in_a_row_is_two_answers(
+    client: TestClient, db: Database
+) -> None:
+    """Without a token, pressing 1 at the language menu then 1 at the main menu is not a retry."""
+    greeting = _post(client, URL, FORM, None)  # an unknown caller: the language menu
+    chose = _post(client, "http://testserver" + _action(greeting), {**FORM, "Digits": "1"}, None)
+    assert _action(chose) != _action(greeting)
+    menu = _post(client, "http://testserver" + _action(chose), {**FORM, "Digits": "1"}, None)
+    assert menu != chose
+    with db.unit_of_work() as session:
+        call = session.execute(select(Call)).scalar_one()
+        assert [entry.get("digits") for entry in call.path if "digits" in entry] == ["1", "1"]

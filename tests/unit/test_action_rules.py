@@ -91,7 +91,7 @@ def test_goodwill_in_another_currency_or_without_limits_is_never_within() -> Non
 
 
 def step(method: str, passed: bool, level: str = "knowledge") -> dict[str, object]:
-    return {"level": level, "method": method, "passed": passed, "at": "", "by": 1}
+    return {"level": level, "method": method, "passed": passed, "customer": 1, "at": "", "by": 1}
 
 
 def test_knowledge_misses_count_only_wrong_amounts() -> None:
@@ -109,9 +109,9 @@ def test_how_a_customer_was_verified_starts_over_when_the_customer_changes() -> 
     steps = [
         step("caller_id", True, "caller_id"),
         step("code_sms", True, "strong"),
-        step("customer_changed", True, "none"),
-        step("recent_amount", False),
-        step("recent_amount", True),
+        {**step("customer_changed", True, "none"), "customer": 2},
+        {**step("recent_amount", False), "customer": 2},
+        {**step("recent_amount", True), "customer": 2},
     ]
-    assert methods_passed(steps) == ["recent_amount"]
-    assert methods_passed(steps[:2]) == ["caller_id", "code_sms"]
+    assert methods_passed(steps, 2) == ["recent_amount"]
+    assert methods_passed(steps, 1) == ["caller_id", "code_sms"]

@@ -107,11 +107,11 @@ def test_every_shipped_prompt_is_used_and_fills_its_placeholders(flow: Flow) -> 
     assert used == set(flow.prompts)
     wait = flow.prompts["queue_position"]
     assert wait.placeholders == {"position", "minutes"}
-    assert wait.text("en", {"position": 3, "minutes": 4}) == (
+    assert wait.text("en", {"position": 3, "minutes": "4 minutes"}) == (
         "You are number 3 in line. The wait is about 4 minutes."
     )
     assert (
-        wait.text("zh-CN", {"position": 3, "minutes": 4})
+        wait.text("zh-CN", {"position": 3, "minutes": "4 分钟"})
         == "您目前排在第 3 位，预计等待约 4 分钟。"
     )
 

@@ -27,6 +27,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "csat_request": {"case_number": "2601150027"},
     "case_email_received": {"case_number": "1234567897", "subject": "My top-up is missing"},
     "hotline_self_service_locked": {},
+    "desk_knowledge_check_locked": {},
+    "hotline_callback_failed": {"attempts": 3},
     "agent_action": {"done": "froze your account"},
     "support_verification_code": {"code": "482913", "minutes": 10, "purpose": "agent_verify"},
     "complaint_opened": {

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from walletdesk.audit.service import record
 from walletdesk.disputes import schemas, service
 from walletdesk.disputes.models import DisputeStatus
 from walletdesk.identity.api import CallerDep
@@ -173,13 +174,28 @@ def desk_disputes(
 @desk_router.get("/disputes/{dispute_id}")
 def desk_dispute(request: Request, dispute_id: RowId, staff: Desk) -> dict[str, Any]:
     with db_of(request).unit_of_work() as session:
-        return schemas.desk_dispute_out(service.desk_dispute(session, dispute_id))
+        view = service.desk_dispute(session, dispute_id)
+        # Staff reading a customer's dispute leaves a trace, like every other look at an account.
+        record(
+            session,
+            actor=staff.actor,
+            action="desk.dispute_viewed",
+            subject=f"dispute:{dispute_id}",
+        )
+        return schemas.desk_dispute_out(view)
 
 
 @desk_router.get("/disputes/{dispute_id}/evidence/{evidence_id}", response_class=Response)
 def evidence_file(request: Request, dispute_id: RowId, evidence_id: RowId, staff: Desk) -> Response:
     with db_of(request).unit_of_work() as session:
         evidence = service.evidence_file(session, dispute_id, evidence_id)
+        record(
+            session,
+            actor=staff.actor,
+            action="desk.evidence_downloaded",
+            subject=f"dispute:{dispute_id}",
+            detail={"evidence_id": evidence.id},
+        )
         return Response(
             evidence.content,
             media_type=evidence.content_type,

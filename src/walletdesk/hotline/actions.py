@@ -236,7 +236,10 @@ def send_reset_link(ctx: Context, _: str | None, __: Mapping[str, Any]) -> str:
             login = registered_destination(ctx.session, customer, channel)
         except DomainError:
             continue
-        identity.forgot_password(ctx.session, login, channel)
+        try:  # refused within days of a phone or email change (the desk's cooldown)
+            identity.forgot_password(ctx.session, login, channel, sent_by="hotline")
+        except DomainError:
+            return FAILURE
         calls.note_action(ctx.call, "send_reset_link")
         return SUCCESS
     return FAILURE
@@ -445,7 +448,9 @@ def wait_known(ctx: Context) -> bool:
     """Fills {position} and {minutes}; False when the wait is only known as "more than"."""
     status = queue.wait_status(ctx.session, ctx.call)
     minutes, more_than = announcement_minutes(status.estimate)
-    ctx.values["position"], ctx.values["minutes"] = status.position, minutes
+    unit = "minute" if minutes == 1 else "minutes"
+    ctx.values["position"] = status.position
+    ctx.values["minutes"] = ctx.words(en=f"{minutes} {unit}", zh=f"{minutes} 分钟")
     return not more_than
 
 

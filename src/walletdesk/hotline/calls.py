@@ -33,7 +33,7 @@ from walletdesk.support.cases import (
 )
 from walletdesk.support.cases import open_contact as open_support_contact
 from walletdesk.support.models import CaseStatus, CaseType
-from walletdesk.support.verification import step as verification_step
+from walletdesk.support.verification import step_for as verification_step
 
 # The carrier's final CallStatus -> the call's status.
 FINAL_STATUSES = {
@@ -83,11 +83,12 @@ def find(session: Session, sid: str, *, missing_ok: bool = False) -> Call | None
 def note_verification(
     session: Session, call: Call, level: str, method: str, *, passed: bool = True
 ) -> None:
-    """A verification step on the call's contact; the call keeps the level reached."""
+    """A verification step of the call's caller on its contact; the call keeps the level
+    reached. It raises the contact's level only while the contact is about that caller."""
     contact = get_contact(session, _contact_id(call))
     if passed and contact.customer_id is None:
         contact.customer_id = call.customer_id
-    verification_step(contact, level, method, by=None, passed=passed)
+    verification_step(contact, call.customer_id, level, method, by=None, passed=passed)
     call.verification = contact.verification_level
 
 

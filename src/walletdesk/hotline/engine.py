@@ -68,12 +68,8 @@ class Engine:
 
     # --- the webhooks --------------------------------------------------------------------------
 
-    def incoming(
-        self, session: Session, *, sid: str, from_number: str, to_number: str
-    ) -> list[twiml.Step]:
-        call = calls.start(
-            session, sid=sid, from_number=from_number, to_number=to_number, state=self.flow.start
-        )
+    def incoming(self, session: Session, call: Call) -> list[twiml.Step]:
+        """The greeting of a call `calls.start` opened at the flow's start."""
         if call.path:  # the carrier retried the first webhook: answer where the call is
             return self._ask_again(session, call)
         return self._run(session, call, self.flow.start)
@@ -186,14 +182,16 @@ class Engine:
                 )
                 self._remember(call, queue_wait=state.wait, enqueued=state.name)
                 calls.note_step(call, state.name, None, secret=False, result=state.queue)
-                return [twiml.Enqueue(state.queue, self.urls.wait, action_url=self.urls.step)]
+                return [twiml.Enqueue(state.queue, self.urls.wait, action_url=self._step_url(call))]
             case flow.Record():
                 return [
                     *self._say(call, state.prompt, values),
-                    twiml.Record(self.urls.step, state.max_length, state.finish_on_key),
+                    twiml.Record(self._step_url(call), state.max_length, state.finish_on_key),
                 ]
             case flow.Dial():
-                return [twiml.Dial(state.number, action_url=self.urls.step, timeout=state.timeout)]
+                return [
+                    twiml.Dial(state.number, action_url=self._step_url(call), timeout=state.timeout)
+                ]
             case flow.Hangup():
                 goodbye = self._say(call, state.prompt, values) if state.prompt else []
                 # Inside a queue's wait, the caller first leaves the queue (Twilio's rule).
@@ -242,11 +240,13 @@ class Engine:
         prompts += self._say(call, state.prompt, values, bilingual=bilingual)
         if isinstance(state, flow.Menu):
             return [
-                twiml.Gather(self.urls.step, tuple(prompts), num_digits=1, timeout=state.timeout)
+                twiml.Gather(
+                    self._step_url(call), tuple(prompts), num_digits=1, timeout=state.timeout
+                )
             ]
         return [
             twiml.Gather(
-                self.urls.step,
+                self._step_url(call),
                 tuple(prompts),
                 num_digits=state.num_digits,
                 finish_on_key=state.finish_on_key,
@@ -259,6 +259,11 @@ class Engine:
         if isinstance(state, flow.Menu | flow.Gather):
             return self._gather(session, call, state)
         return self._stop(session, call, state, self._values(call))
+
+    def _step_url(self, call: Call) -> str:
+        """Where the answer to what the call hears now goes, with the call's turn: the same
+        keys pressed at two menus in a row are two requests, not a carrier's retry (replay)."""
+        return f"{self.urls.step}?turn={len(call.path)}"
 
     # --- the queue -----------------------------------------------------------------------------
 

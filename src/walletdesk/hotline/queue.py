@@ -49,6 +49,7 @@ from walletdesk.hotline.routing import SUPERVISOR_SKILL, Candidate, choose, qual
 from walletdesk.kit import clock
 from walletdesk.kit.clock import as_utc
 from walletdesk.kit.errors import DomainError
+from walletdesk.notify.service import notify
 from walletdesk.staff.models import StaffRole, StaffUser
 from walletdesk.support.actions import AccountView, view_account
 from walletdesk.support.cases import add_event, open_case
@@ -593,7 +594,7 @@ def accept(session: Session, staff: StaffUser, entry_id: int, dialer: Dialer) ->
     presence.current_entry_id = entry.id
     presence.calls_taken += 1
     contact = session.get(Contact, call.contact_id) if call.contact_id else None
-    if contact is not None and contact.agent_id is None:
+    if contact is not None:  # whoever answers handles the caller's contact now
         contact.agent_id = staff.id
     record(
         session,
@@ -696,6 +697,13 @@ def callback_failed_attempt(session: Session, entry: QueueEntry) -> QueueEntry:
             subject=f"call:{call.id}",
             detail={"entry_id": entry.id, "attempts": entry.callback_attempts},
         )
+        if call.customer_id is not None:  # tell them, so they call again rather than wait
+            notify(
+                session,
+                call.customer_id,
+                "hotline_callback_failed",
+                {"attempts": entry.callback_attempts},
+            )
         return entry
     delay = settings.hotline_callback_retry_seconds * 2 ** (entry.callback_attempts - 1)
     entry.status = EntryStatus.CALLBACK
@@ -758,6 +766,9 @@ def transfer(
     )
     session.add(moved)
     call.status = CallStatus.QUEUED
+    contact = session.get(Contact, call.contact_id) if call.contact_id else None
+    if contact is not None:  # nobody's until the next agent accepts
+        contact.agent_id = None
     _start_wrap_up(session, staff, entry.queue, now)
     session.flush()
     record(
@@ -897,7 +908,7 @@ def call_context(session: Session, staff: StaffUser, entry_id: int, language: st
         entry=entry,
         call=call,
         caller_id_match=call.customer_id is not None,
-        verification_methods=methods_passed(steps),
+        verification_methods=methods_passed(steps, contact.customer_id if contact else None),
         account=account,
     )
 

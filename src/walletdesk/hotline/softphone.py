@@ -2,7 +2,8 @@
 
 It makes up a CallSid, signs each request (X-Twilio-Signature, with the auth token the server
 checks), posts /v1/voice/incoming, and plays the TwiML it gets back: prints each Say (and speaks
-it with espeak-ng when asked), answers each Gather with the next group of keys (or what the
+it with espeak-ng when asked: aloud, or into WAV files in WALLETDESK_SOFTPHONE_AUDIO_DIR on a
+machine without a sound device), answers each Gather with the next group of keys (or what the
 person types), follows Redirects and action URLs, waits in a queue by polling its wait URL, shows
 the agent when a Dial connects one, and ends with the status callback a carrier sends.
 
@@ -19,10 +20,12 @@ import select
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Protocol
 from urllib.parse import urljoin
 
@@ -31,6 +34,7 @@ import typer
 from twilio.request_validator import RequestValidator
 
 from walletdesk.config import get_settings
+from walletdesk.hotline.replay import TOKEN_HEADER
 from walletdesk.hotline.voice_paths import INCOMING, STATUS
 
 MAX_DOCUMENTS = 500  # TwiML answers in one call: a flow that never stops is not a phone call
@@ -75,7 +79,9 @@ class Softphone:
         ask: Callable[[float], str | None] | None = None,
         show: Callable[[str], None] = print,
         speak: bool = False,
+        audio_dir: Path | None = None,
         sid: str | None = None,
+        hold: float = 0.0,
     ) -> None:
         self.client, self.base_url = client, base_url.rstrip("/")
         self.validator = RequestValidator(auth_token)
@@ -87,7 +93,12 @@ class Softphone:
         self.ask = ask  # a person at the keypad: (timeout seconds) -> keys, or None to hang up
         self.show = show
         self.espeak = shutil.which("espeak-ng") if speak else None
+        self.audio_dir = audio_dir  # speech goes to WAV files there rather than a sound device
+        self.spoken = 0
         self.heard = Heard()
+        # Out of keys while queued: stay on the line, silent, this many seconds for an agent.
+        self.hold = hold
+        self.hold_deadline: float | None = None
 
     # --- the call ------------------------------------------------------------------------------
 
@@ -163,6 +174,7 @@ class Softphone:
 
     def wait_in_queue(self, enqueue: ET.Element) -> ET.Element | None:
         self.note("queue", enqueue.text or "", show=f"[waiting in queue {enqueue.text}]")
+        self.hold_deadline = time.monotonic() + self.hold
         document = self.post(enqueue.get("waitUrl", ""))
         for _ in range(MAX_DOCUMENTS):
             if document is None:
@@ -204,6 +216,10 @@ class Softphone:
             raw = self.ask(float(gather.get("timeout", "5")))
             if raw is None:
                 return None
+        elif self._holding():
+            # A carrier hears nothing until the Gather times out, then moves on: so do we.
+            time.sleep(min(float(gather.get("timeout", "5")), self._hold_left()))
+            return ""
         else:
             return None
         finish = gather.get("finishOnKey")
@@ -211,6 +227,12 @@ class Softphone:
             raw = raw[: raw.index(finish)]
         limit = gather.get("numDigits")
         return raw[: int(limit)] if limit else raw
+
+    def _hold_left(self) -> float:
+        return 0.0 if self.hold_deadline is None else self.hold_deadline - time.monotonic()
+
+    def _holding(self) -> bool:
+        return self._hold_left() > 0
 
     def _language_key(self, gather: ET.Element) -> str | None:
         """--lang answers a menu spoken in several languages: the key of the n-th language."""
@@ -233,8 +255,17 @@ class Softphone:
         language, text = verb.get("language", ""), (verb.text or "").strip()
         self.note("say", language, text, show=text)
         if self.espeak:
-            voice = ESPEAK_VOICES.get(language, "en")
-            subprocess.run([self.espeak, "-v", voice, text], check=False, capture_output=True)
+            self.speak(language, text)
+
+    def speak(self, language: str, text: str) -> None:
+        """Read the prompt aloud, or into the audio directory's next WAV file."""
+        assert self.espeak is not None
+        command = [self.espeak, "-v", ESPEAK_VOICES.get(language, "en")]
+        if self.audio_dir is not None:
+            self.spoken += 1
+            self.audio_dir.mkdir(parents=True, exist_ok=True)
+            command += ["-w", str(self.audio_dir / f"{self.spoken:03d}-{language}.wav")]
+        subprocess.run([*command, text], check=False, capture_output=True)
 
     def note(self, *event: str, show: str) -> None:
         self.heard.events.append(tuple(event))
@@ -259,8 +290,11 @@ class Softphone:
             "CallStatus": "in-progress",
             **params,
         }
-        signature = self.validator.compute_signature(full, form)
-        answer = self.client.post(full, data=form, headers={"X-Twilio-Signature": signature})
+        headers = {
+            "X-Twilio-Signature": self.validator.compute_signature(full, form),
+            TOKEN_HEADER: uuid.uuid4().hex,  # one per request, as a carrier marks its webhooks
+        }
+        answer = self.client.post(full, data=form, headers=headers)
         answer.raise_for_status()
         if not answer.content:
             return None
@@ -298,6 +332,12 @@ def call_command(
         bool, typer.Option("--speak", help="Speak the prompts with espeak-ng")
     ] = False,
     url: Annotated[str | None, typer.Option("--url", help="The hotline's base URL")] = None,
+    hold: Annotated[
+        float,
+        typer.Option(
+            "--hold", help="Once the keys run out in a queue, wait this many seconds for an agent"
+        ),
+    ] = 0.0,
 ) -> None:
     """Call the hotline from the terminal, as a phone on a Twilio-compatible carrier would."""
     settings = get_settings()
@@ -316,6 +356,8 @@ def call_command(
             ask=keypad if interactive else None,
             show=typer.echo,
             speak=speak,
+            audio_dir=settings.softphone_audio_dir,
+            hold=hold,
         )
         typer.echo(f"calling {base} from {from_number} ...")
         try:

@@ -11,11 +11,13 @@ CallSid, From, To, Digits, CallStatus...) and walletdesk answers TwiML.
 
 Every request must carry a valid X-Twilio-Signature (the carrier's HMAC of the URL it called and
 the form, keyed with the auth token); anything else is refused with 403 before it is read.
-Behind a proxy, WALLETDESK_TWILIO_PUBLIC_URL names the URL the carrier called.
+Behind a proxy, WALLETDESK_TWILIO_PUBLIC_URL names the URL the carrier called. A webhook the
+carrier retries hears the same answer and moves the call on once (hotline.replay).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import parse_qsl
 
@@ -23,9 +25,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from twilio.request_validator import RequestValidator
 
-from walletdesk.hotline import calls, twiml, voice_paths
+from walletdesk.hotline import calls, replay, twiml, voice_paths
 from walletdesk.hotline import voice_errors as _errors  # noqa: F401  (registers the codes)
 from walletdesk.hotline.engine import Engine, Urls
+from walletdesk.hotline.models import Call
 from walletdesk.kit.errors import DomainError
 from walletdesk.kit.http import MAX_ID, db_of, settings_of
 
@@ -62,21 +65,30 @@ def _engine(request: Request) -> Engine:
     return Engine(request.app.state.hotline_flow, URLS)
 
 
-def _twiml(steps: list[twiml.Step]) -> Response:
-    return Response(twiml.render(steps), media_type=TWIML)
+def _once(
+    request: Request, form: dict[str, str], call: Call, run: Callable[[], list[twiml.Step]]
+) -> Response:
+    """The answer to this webhook, replayed when the carrier retries it (hotline.replay)."""
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    token = request.headers.get(replay.TOKEN_HEADER)
+    key = replay.key_of(token, path, form, polled=request.url.path == voice_paths.WAIT)
+    answer = replay.answer_once(call, key, lambda: twiml.render(run()))
+    return Response(answer, media_type=TWIML)
 
 
 @router.post(voice_paths.INCOMING)
 def incoming(request: Request, form: Form) -> Response:
     """A call reaches the hotline: identify the caller and greet them."""
+    engine = _engine(request)
     with db_of(request).unit_of_work() as session:
-        steps = _engine(request).incoming(
+        call = calls.start(
             session,
             sid=_sid(form),
             from_number=form.get("From", "")[:32],
             to_number=form.get("To", "")[:32],
+            state=engine.flow.start,
         )
-    return _twiml(steps)
+        return _once(request, form, call, lambda: engine.incoming(session, call))
 
 
 @router.post(voice_paths.STEP)
@@ -84,8 +96,7 @@ def step(request: Request, form: Form) -> Response:
     with db_of(request).unit_of_work() as session:
         call = calls.find(session, _sid(form))
         assert call is not None
-        steps = _engine(request).step(session, call, form)
-    return _twiml(steps)
+        return _once(request, form, call, lambda: _engine(request).step(session, call, form))
 
 
 @router.post(voice_paths.WAIT)
@@ -93,8 +104,7 @@ def wait(request: Request, form: Form) -> Response:
     with db_of(request).unit_of_work() as session:
         call = calls.find(session, _sid(form))
         assert call is not None
-        steps = _engine(request).wait(session, call)
-    return _twiml(steps)
+        return _once(request, form, call, lambda: _engine(request).wait(session, call))
 
 
 @router.post(voice_paths.STATUS, status_code=204)
@@ -116,8 +126,7 @@ def callback(
     with db_of(request).unit_of_work() as session:
         leg = calls.find(session, _sid(form))
         assert leg is not None
-        steps = _engine(request).callback(session, leg, entry)
-    return _twiml(steps)
+        return _once(request, form, leg, lambda: _engine(request).callback(session, leg, entry))
 
 
 def _sid(form: dict[str, str]) -> str:

@@ -118,6 +118,8 @@ define(
     zh="会话已失效,请重新登录。",
 )
 
+# Who asked for a reset the customer asked for themselves (the audit log's actor).
+SELF_SERVICE = "anonymous"
 PIN_MAX_FAILURES = 5
 PIN_LOCK = timedelta(minutes=30)
 CHALLENGE_TTL = timedelta(minutes=10)
@@ -423,14 +425,34 @@ def revoke_device(session: Session, customer_id: int, device_id: int) -> Device:
 # --- forgot password ---------------------------------------------------------------------------
 
 
-def forgot_password(session: Session, login_id: str, channel: str) -> None:
-    """Send a reset link (email) or code (SMS) if the account exists; same answer either way."""
+define(
+    "reset_contact_change_cooldown",
+    409,
+    en="A password reset and a phone or email change are not done on the customer's behalf "
+    "within {days} days of each other, nor while a change waits for approval.",
+    zh="代客户发送密码重置与更换手机号或邮箱,两者须间隔 {days} 天,且变更待审批期间不可重置。",
+)
+
+
+def forgot_password(
+    session: Session, login_id: str, channel: str, *, sent_by: str = SELF_SERVICE
+) -> None:
+    """Send a reset link (email) or code (SMS) if the account exists; same answer either way.
+
+    One sent on the customer's behalf (`sent_by` an agent or the hotline) is refused within
+    Settings.desk_reset_cooldown_days of a phone or email change: with a new number and a
+    reset, a caller holds the account.
+    """
     customer = find_by_contact(session, login_id)
     if customer is None:
         token_hash(random_token())  # comparable work on both paths
         return
     destination = customer.email if channel == "email" else customer.phone
     credential = credential_of(session, customer.id)
+    if sent_by != SELF_SERVICE and _contact_changed_lately(credential):
+        raise DomainError(
+            "reset_contact_change_cooldown", days=get_settings().desk_reset_cooldown_days
+        )
     verified = credential.email_verified_at if channel == "email" else credential.phone_verified_at
     if not destination or verified is None:
         return  # a reset goes only to an address the customer has proven is theirs
@@ -463,9 +485,13 @@ def forgot_password(session: Session, login_id: str, channel: str) -> None:
     notify(
         session, customer.id, event, params, channels=("email" if channel == "email" else "sms",)
     )
-    _audit(
-        session, "anonymous", "password.reset_requested", f"customer:{customer.id}", channel=channel
-    )
+    _audit(session, sent_by, "password.reset_requested", f"customer:{customer.id}", channel=channel)
+
+
+def _contact_changed_lately(credential: Credential) -> bool:
+    days = get_settings().desk_reset_cooldown_days
+    changed = credential.contact_changed_at
+    return changed is not None and as_utc(changed) > clock.now() - timedelta(days=days)
 
 
 def _reset_key(customer_id: int, channel: str, secret: str) -> str:

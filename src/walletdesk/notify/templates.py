@@ -305,6 +305,36 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
     ),
     Template(
+        "desk_knowledge_check_locked",
+        (),
+        security=True,
+        en=Text(
+            "Too many wrong answers about your account",
+            "Someone talking to our customer service gave wrong amounts for your recent payments "
+            "too many times, so we no longer accept that check today. If this was not you, your "
+            "account is safe, but please call us on {hotline}.",
+        ),
+        zh=Text(
+            "有人多次答错您账户的信息",
+            "有人在联系客服时多次说错您最近付款的金额,今天我们不再接受此项核实。如非本人操作,"
+            "您的账户仍然安全,但请致电 {hotline}。",
+        ),
+    ),
+    Template(
+        "hotline_callback_failed",
+        ("attempts",),
+        en=Text(
+            "We couldn't reach you for your callback",
+            "We tried to call you back {attempts} times but couldn't reach you. Call us on "
+            "{hotline} or reply in the app, and we'll pick up where we left off.",
+        ),
+        zh=Text(
+            "回拨未能接通",
+            "我们已尝试回拨您 {attempts} 次,但未能接通。请致电 {hotline} 或在 App 中回复,"
+            "我们会继续为您处理。",
+        ),
+    ),
+    Template(
         "contact_summary",
         ("case_number", "summary", "next_steps"),
         en=Text(

@@ -7,6 +7,9 @@ while a provider is called. Sent rows are marked in their own short transaction;
 are scheduled again with exponential backoff until MAX_ATTEMPTS, then marked failed. A worker
 that dies mid-send leaves its rows to be picked up when the lease ends: delivery is at least
 once, and the stable per-message key lets receivers drop a repeat.
+
+Between batches the worker also runs the periodic jobs that are due (walletdesk.jobs: SLA
+sweep, closing resolved cases, overdue disputes, call routing), each in its own transaction.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from sqlalchemy import Update, select, update
 
 from walletdesk.config import Settings
 from walletdesk.db import Database
+from walletdesk.jobs import JobRunner, default_jobs
 from walletdesk.kit import clock
 from walletdesk.notify.models import Channel, OutboxMessage, OutboxStatus
 from walletdesk.notify.providers import PermanentDeliveryError, Senders, deliver_inapp
@@ -88,23 +92,30 @@ def drain(db: Database, senders: Senders, *, batch: int = 50) -> int:
             return total
 
 
+def tick(db: Database, senders: Senders, jobs: JobRunner | None = None, *, batch: int = 50) -> int:
+    """One round: the periodic jobs that are due, then one outbox batch; how many were sent."""
+    if jobs is not None:
+        jobs.run_due()  # each job logs its own failure
+    try:
+        return deliver_due(db, senders, batch=batch)
+    except Exception as error:  # a database outage must not end the worker: try again
+        log.error("outbox worker cycle failed: %s", describe_error(error))
+        return 0
+
+
 def run_worker(
     db: Database,
     senders: Senders,
     stop_event: threading.Event,
     *,
+    jobs: JobRunner | None = None,
     poll_seconds: float = 1.0,
     batch: int = 50,
 ) -> None:
-    """Deliver until `stop_event` is set; idle polls wait on the event, so a stop is immediate."""
+    """Work until `stop_event` is set; idle polls wait on the event, so a stop is immediate."""
     log.info("outbox worker started")
     while not stop_event.is_set():
-        try:
-            sent = deliver_due(db, senders, batch=batch)
-        except Exception as error:  # a database outage must not end the worker: try again
-            log.error("outbox worker cycle failed: %s", describe_error(error))
-            sent = 0
-        if sent < batch:
+        if tick(db, senders, jobs, batch=batch) < batch:
             stop_event.wait(poll_seconds)
     log.info("outbox worker stopped")
 
@@ -112,13 +123,22 @@ def run_worker(
 class BackgroundWorker:
     """run_worker on a daemon thread, for `walletdesk serve` without a separate worker."""
 
-    def __init__(self, db: Database, senders: Senders, *, poll_seconds: float = 1.0) -> None:
-        self.db, self.senders, self.poll_seconds = db, senders, poll_seconds
+    def __init__(
+        self,
+        db: Database,
+        senders: Senders,
+        *,
+        jobs: JobRunner | None = None,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.db, self.senders, self.jobs, self.poll_seconds = db, senders, jobs, poll_seconds
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name="walletdesk-outbox", daemon=True)
 
     def _run(self) -> None:
-        run_worker(self.db, self.senders, self.stop_event, poll_seconds=self.poll_seconds)
+        run_worker(
+            self.db, self.senders, self.stop_event, jobs=self.jobs, poll_seconds=self.poll_seconds
+        )
 
     def start(self) -> BackgroundWorker:
         self.thread.start()
@@ -132,10 +152,12 @@ class BackgroundWorker:
 def start_in_process(
     db: Database, settings: Settings, senders: Senders | None = None
 ) -> BackgroundWorker | None:
-    """Start a background worker when settings.run_worker_in_process; stop it on shutdown."""
+    """Start a background worker (outbox and periodic jobs) when settings.run_worker_in_process;
+    stop it on shutdown."""
     if not settings.run_worker_in_process:
         return None
-    return BackgroundWorker(db, senders or Senders.from_settings(settings)).start()
+    jobs = JobRunner(db, default_jobs(settings))
+    return BackgroundWorker(db, senders or Senders.from_settings(settings), jobs=jobs).start()
 
 
 # --- one cycle ---------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import pyotp
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from walletdesk.config import demo_secrets_in_use, get_settings
+from walletdesk.config import DEMO_SECRETS, demo_secrets_in_use, get_settings
 from walletdesk.identity.passwords import check_password, hash_secret, verify_secret
 from walletdesk.kit import clock
 from walletdesk.kit.clock import as_utc
@@ -135,10 +135,11 @@ def parse_goodwill(text: str, currency: str) -> int:
         raise
 
 
-def get_by_username(session: Session, username: str) -> StaffUser | None:
-    return session.execute(
-        select(StaffUser).where(StaffUser.username == normalize_username(username))
-    ).scalar_one_or_none()
+def get_by_username(
+    session: Session, username: str, *, for_update: bool = False
+) -> StaffUser | None:
+    query = select(StaffUser).where(StaffUser.username == normalize_username(username))
+    return session.execute(query.with_for_update() if for_update else query).scalar_one_or_none()
 
 
 def staff_by_username(session: Session, username: str) -> StaffUser:
@@ -200,7 +201,8 @@ def login(
     failures in a row have locked the account, even for the right credentials. Every outcome is
     audited, never with the password or code.
     """
-    staff = get_by_username(session, username)
+    # Locked: two sign-ins at once with one code take turns, and the second sees it used.
+    staff = get_by_username(session, username, for_update=True)
     now = clock.now()
     if staff is not None and is_locked(staff, now):
         _audit(session, "anonymous", "staff.login_failed", staff.actor, ip=ip, reason="locked")
@@ -423,9 +425,10 @@ def seed_demo(session: Session) -> None:
     """Create the demo staff (safe to run again) and (re)start their fixed bearer tokens.
 
     Their passwords, TOTP secret and tokens are published, so this refuses unless the server
-    still runs on the demo secrets (see config.demo_secrets_in_use).
+    still runs on every one of the demo secrets (see config.demo_secrets_in_use): an operator
+    who has set one real secret is past the demo.
     """
-    if not demo_secrets_in_use(get_settings()):
+    if set(demo_secrets_in_use(get_settings())) != set(DEMO_SECRETS):
         raise DomainError("staff_demo_refused")
     for demo in DEMO_STAFF:
         staff = get_by_username(session, demo.username)

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from walletdesk.audit.models import AuditEvent
 from walletdesk.audit.service import record
 from walletdesk.config import get_settings
 from walletdesk.identity import service as identity
@@ -52,6 +54,7 @@ from walletdesk.support.models import (
 from walletdesk.support.verification import (
     at_least,
     customer_of,
+    desk_level,
     own_contact,
     registered_destination,
 )
@@ -95,6 +98,8 @@ CONFLICTS: dict[str, frozenset[str]] = {
 # Looking is audited, but the customer is not messaged each time an agent reads their account.
 SILENT = frozenset({"view_account", "explain"})
 RECENT_TRANSACTIONS = 10
+# A reset sent on someone's behalf, as identity.forgot_password audits it.
+RESET_SENT = "password.reset_requested"
 GOODWILL_ACCOUNT = AccountKind.GOODWILL
 
 # What the customer is told was done ("During your contact ... our agent {done}.").
@@ -163,11 +168,10 @@ def authorize(session: Session, staff: StaffUser, contact_id: int, action: str) 
     """
     contact = own_contact(session, staff, contact_id)
     customer_of(contact)
-    if required := missing_level(contact.verification_level, action):
+    level = desk_level(contact)
+    if required := missing_level(level, action):
         raise DomainError(
-            "contact_verification_insufficient",
-            required=str(required),
-            current=contact.verification_level,
+            "contact_verification_insufficient", required=str(required), current=level
         )
     if earlier := conflicting(action, taken_in(session, contact.id)):
         raise DomainError("action_conflicts_in_contact", action=action, earlier=earlier)
@@ -205,12 +209,13 @@ def record_action(
     `done` fills the customer's message (DONE_TEXTS); silent actions send none.
     """
     customer_id = customer_of(contact)
+    level = desk_level(contact)  # the level the action was allowed at
     row = AgentAction(
         staff_id=staff_id,
         customer_id=customer_id,
         contact_id=contact.id,
         action=action,
-        verification_level=contact.verification_level,
+        verification_level=level,
         amount=amount,
         currency=currency,
         approval_id=approval_id,
@@ -225,7 +230,7 @@ def record_action(
         subject=f"customer:{customer_id}",
         detail={
             "contact_id": contact.id,
-            "verification_level": contact.verification_level,
+            "verification_level": level,
             "status_before": before,
             "status_after": after,
             "approval_id": approval_id,
@@ -243,7 +248,7 @@ def record_action(
             "action",
             actor=actor,
             body=text,
-            data={"action": action, "verification_level": contact.verification_level},
+            data={"action": action, "verification_level": level},
             contact_id=contact.id,
             customer_visible=text is not None,
         )
@@ -354,7 +359,9 @@ def send_password_reset(
     contact = authorize(session, staff, contact_id, "send_password_reset")
     customer = get_customer(session, customer_of(contact))
     registered = registered_destination(session, customer, channel)
-    identity.forgot_password(session, registered, channel)
+    if _contact_change_pending(session, customer.id):
+        raise DomainError("reset_contact_change_cooldown", days=_cooldown_days())
+    identity.forgot_password(session, registered, channel, sent_by=staff.actor)
     record_action(
         session,
         staff.id,
@@ -411,8 +418,46 @@ def request_contact_change(
         raise DomainError("contact_required")
     action = "change_phone" if phone else "change_email"
     contact = authorize(session, staff, contact_id, action)
+    _refuse_after_assisted_reset(session, customer_of(contact))
     params = {"phone": normalize_phone(phone)} if phone else {"email": normalize_email(email or "")}
     return approvals.request(session, staff, contact, action, params, reason)
+
+
+def _cooldown_days() -> int:
+    return get_settings().desk_reset_cooldown_days
+
+
+def _contact_change_pending(session: Session, customer_id: int) -> bool:
+    return (
+        session.execute(
+            select(Approval.id)
+            .where(
+                Approval.customer_id == customer_id,
+                Approval.action.in_(sorted(_CONTACT_CHANGES)),
+                Approval.status == ApprovalStatus.PENDING,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def _refuse_after_assisted_reset(session: Session, customer_id: int) -> None:
+    """A reset an agent or the hotline sent, then a new phone or email through another contact,
+    is the same takeover the one-contact rule stops: keep them days apart."""
+    since = clock.now() - timedelta(days=_cooldown_days())
+    recent = session.execute(
+        select(AuditEvent.seq)
+        .where(
+            AuditEvent.action == RESET_SENT,
+            AuditEvent.subject == f"customer:{customer_id}",
+            AuditEvent.actor != identity.SELF_SERVICE,
+            AuditEvent.occurred_at >= since,
+        )
+        .limit(1)
+    ).first()
+    if recent is not None:
+        raise DomainError("reset_contact_change_cooldown", days=_cooldown_days())
 
 
 def confirm_contact_change(
@@ -447,6 +492,8 @@ def goodwill(
     if amount <= 0:
         raise DomainError("amount_not_positive")
     contact = authorize(session, staff, contact_id, "goodwill")
+    # One agent's credits take turns, or two at once would each see the day's room unused.
+    session.execute(select(StaffUser.id).where(StaffUser.id == staff.id).with_for_update())
     if not goodwill_within_limits(amount, currency, staff, goodwill_used_today(session, staff)):
         params = {"amount": amount, "currency": currency, "reason": reason}
         return approvals.request(session, staff, contact, "goodwill", params, reason)
@@ -534,6 +581,7 @@ def carry_out(session: Session, approval: Approval, supervisor: StaffUser) -> No
     if approval.action == "unlock":
         _unlock(session, approval, contact, supervisor)
     elif approval.action in _CONTACT_CHANGES:
+        _refuse_after_assisted_reset(session, approval.customer_id)
         identity.start_contact_change(
             session, approval.customer_id, phone=params.get("phone"), email=params.get("email")
         )

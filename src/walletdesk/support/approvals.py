@@ -26,7 +26,7 @@ from walletdesk.staff.models import StaffRole, StaffUser
 from walletdesk.support import desk_errors as _desk_errors  # noqa: F401  (registers the codes)
 from walletdesk.support.cases import add_event
 from walletdesk.support.models import Approval, ApprovalStatus, Case, Contact
-from walletdesk.support.verification import methods_passed
+from walletdesk.support.verification import desk_level, methods_passed
 from walletdesk.wallet.rules import mask_recipient
 
 PARAMS_CONTEXT = "approvals.params"
@@ -89,8 +89,8 @@ def describe(session: Session, approval: Approval) -> dict[str, Any]:
         "requested_by": approval.requested_by,
         "reason": approval.reason,
         "details": details,
-        "verification_level": contact.verification_level,
-        "verified_by": methods_passed(contact.verification_steps),
+        "verification_level": desk_level(contact),
+        "verified_by": methods_passed(contact.verification_steps, contact.customer_id),
         "created_at": _iso(approval.created_at),
         "expires_at": _iso(approval.expires_at),
         "decided_by": approval.decided_by,

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
+from walletdesk.audit.service import record
 from walletdesk.kit import clock
 from walletdesk.kit.clock import as_utc
 from walletdesk.kit.http import db_of, language_of, run_idempotent, settings_of
@@ -322,11 +323,13 @@ def desk_cases(
 
 @desk_router.get("/cases/{number}")
 def desk_case(
-    request: Request, number: CaseNumber, _staff: DeskStaff, language: Language
+    request: Request, number: CaseNumber, staff: DeskStaff, language: Language
 ) -> dict[str, Any]:
-    """The whole case: timeline with internal notes, links, SLA state, suggested articles."""
+    """The whole case: timeline with internal notes, links, SLA state, suggested articles.
+    Each look is audited: the case holds the customer's messages and personal details."""
     with db_of(request).unit_of_work() as session:
         case = cases.find_case(session, number)
+        record(session, actor=staff.actor, action="desk.case_viewed", subject=f"case:{case.number}")
         return desk_detail_out(
             cases.case_detail(session, case, for_customer=False, language=language)
         )

@@ -12,11 +12,12 @@ Out of hours or while the customer waits, they may leave a message instead: it o
 and ends the chat, and an agent answers on the case.
 
 Sockets never read each other's memory. `ChatHub` only wakes the sockets of this process when
-something changes, and keeps which of this process's agents are available; every socket also
-polls the database every `chat_poll_seconds`, which carries changes made by other processes.
-(Redis pub/sub could replace the polling; it is not needed for correctness.) The agents-free
-count a waiting customer is told is this process's: run chat on one process, or accept that
-with several it may undercount.
+something changes; every socket also polls the database every `chat_poll_seconds`, which
+carries changes made by other processes. (Redis pub/sub could replace the polling; it is not
+needed for correctness.) An agent's availability is the hotline's shared presence
+(AgentPresence): one state per agent for chats and calls alike, so a customer on any process
+is told of agents free on every process. An agent who says "available" in the chat desk may
+also be offered calls; one who closes the desk they made themselves available in is away.
 
 Browsers cannot set headers on a WebSocket, so a socket authenticates with a ticket from a
 normal authenticated POST: signed with the server's key, naming its holder, good for
@@ -27,7 +28,7 @@ only a keyed hash of it and is shared by every process).
 from __future__ import annotations
 
 import asyncio
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,6 +39,8 @@ from sqlalchemy.orm import Session
 
 from walletdesk.audit.service import record
 from walletdesk.db import Database
+from walletdesk.hotline.models import AgentPresence, AgentState
+from walletdesk.hotline.queue import presence_of, set_presence
 from walletdesk.kit import clock, ratelimit
 from walletdesk.kit.clock import as_utc
 from walletdesk.kit.crypto import keyed_digest, random_token, same
@@ -208,6 +211,7 @@ class ChatView:
     message_left: bool  # it ended with the customer leaving a message
     position: int | None  # in line, while waiting
     waiting: int  # chats waiting in all
+    agents_free: int  # on every process
     entries: list[ChatEntry]
 
 
@@ -219,8 +223,8 @@ class WaitingChat:
     first_message: str | None
 
 
-def waiting_text(view: ChatView, agents_free: int) -> str:
-    name = "queued" if agents_free else "no_agent"
+def waiting_text(view: ChatView) -> str:
+    name = "queued" if view.agents_free else "no_agent"
     return text(name, view.language, waiting=view.waiting, position=view.position)
 
 
@@ -259,6 +263,7 @@ def chat_view(session: Session, chat_id: int, after: int = 0) -> ChatView:
         message_left=last_said is not None and bool(last_said.data.get("left_message")),
         position=position,
         waiting=waiting,
+        agents_free=agents_free(session),
         entries=entries,
     )
 
@@ -283,6 +288,8 @@ def waiting_chats(session: Session) -> list[WaitingChat]:
 class DeskView:
     waiting: list[WaitingChat]
     chats: list[ChatView]  # the agent's, each with its entries after the agent's cursor
+    agents_free: int
+    available: bool  # this agent
 
 
 def desk_view(session: Session, staff_id: int, cursors: dict[int, int]) -> DeskView:
@@ -290,7 +297,26 @@ def desk_view(session: Session, staff_id: int, cursors: dict[int, int]) -> DeskV
     until now, which may have ended since), with what was said after `cursors` (chat -> entry)."""
     chat_ids = sorted(set(agents_chats(session, staff_id)) | set(cursors))
     views = [chat_view(session, chat_id, cursors.get(chat_id, 0)) for chat_id in chat_ids]
-    return DeskView(waiting_chats(session), views)
+    presence = session.get(AgentPresence, staff_id)
+    available = presence is not None and presence.state == AgentState.AVAILABLE
+    return DeskView(waiting_chats(session), views, agents_free(session), available)
+
+
+def agents_free(session: Session) -> int:
+    """Agents available on any process, not held by a call offered to them."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(AgentPresence)
+            .join(StaffUser, StaffUser.id == AgentPresence.staff_id)
+            .where(
+                AgentPresence.state == AgentState.AVAILABLE,
+                AgentPresence.current_entry_id.is_(None),
+                StaffUser.disabled_at.is_(None),
+            )
+        )
+        or 0
+    )
 
 
 def agents_chats(session: Session, staff_id: int) -> list[int]:
@@ -387,6 +413,19 @@ def leave_message(
 
 
 # --- the agent's side ----------------------------------------------------------------------------
+
+
+def set_available(session: Session, staff: StaffUser, available: bool) -> None:
+    """The agent's shared presence: available (for chats and calls) or away."""
+    set_presence(session, staff, AgentState.AVAILABLE if available else AgentState.AWAY)
+
+
+def agent_left(session: Session, staff: StaffUser, made_available: bool) -> list[int]:
+    """An agent's desk socket closed: their chats wait for the next agent, and if that socket
+    made them available and they still are, they are away; the chats released."""
+    if made_available and presence_of(session, staff.id).state == AgentState.AVAILABLE:
+        set_presence(session, staff, AgentState.AWAY)
+    return release_all(session, staff.id)
 
 
 def accept(session: Session, staff: StaffUser, chat_id: int) -> Contact:
@@ -507,14 +546,13 @@ def end_by_customer(session: Session, customer_id: int, chat_id: int) -> Contact
 
 
 class ChatHub:
-    """This process's chat sockets: which to wake when something changes, and which agents
-    are available. Used from the event loop only; the database holds everything else."""
+    """This process's chat sockets: which to wake when something changes. Used from the event
+    loop only; the database holds everything else."""
 
     QUEUE = "queue"  # the waiting line: agents' lists and waiting customers' positions
 
     def __init__(self) -> None:
         self._bells: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
-        self._available: Counter[int] = Counter()
 
     @staticmethod
     def chat_topic(chat_id: int) -> str:
@@ -535,18 +573,6 @@ class ChatHub:
         for topic in topics:
             for bell in self._bells.get(topic, ()):
                 bell.set()
-
-    def set_available(self, staff_id: int, available: bool) -> None:
-        """One agent may have several sockets; they are available while any of them says so."""
-        if available:
-            self._available[staff_id] += 1
-        elif self._available[staff_id] > 0:
-            self._available[staff_id] -= 1
-        self._available += Counter()  # drop the zeros
-        self.ring(self.QUEUE)
-
-    def agents_available(self) -> int:
-        return len(self._available)
 
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -23,7 +23,9 @@ and receives
   queue {waiting: [{chat_id, since, language, first_message}], agents_available, available}
   accepted {chat_id, case_number, language} · joined {chat_id, agent} · requeued {chat_id}
   message {chat_id, id, from, text, at} · ended {chat_id, case_number} · error {code, message}
-Closing an agent's socket puts their chats back in line for the next agent.
+"available"/"away" set the agent's shared presence (the hotline's, seen by every process).
+Closing an agent's socket puts their chats back in line for the next agent, and sets an agent
+who made themselves available on it away.
 """
 
 from __future__ import annotations
@@ -276,15 +278,14 @@ class _CustomerSocket(_Socket):
         """Tell a waiting customer where they stand, when that changed; what they were told."""
         if view.agent_id is not None or view.position is None:
             return None
-        available = self.hub.agents_available()
-        now = (view.waiting, view.position, available)
+        now = (view.waiting, view.position, view.agents_free)
         if now != told:
             await self.send(
                 "waiting",
-                message=chat.waiting_text(view, available),
+                message=chat.waiting_text(view),
                 waiting=view.waiting,
                 position=view.position,
-                agents_available=available,
+                agents_available=view.agents_free,
                 can_leave_message=True,
             )
         return now
@@ -292,7 +293,7 @@ class _CustomerSocket(_Socket):
 
 class _AgentSocket(_Socket):
     staff: StaffUser
-    available = False
+    made_available = False  # this socket last said "available"
 
     def __init__(self, websocket: WebSocket) -> None:
         super().__init__(websocket)
@@ -315,25 +316,20 @@ class _AgentSocket(_Socket):
         try:
             await self.serve(self.read_loop, self.push_loop)
         finally:
-            self.set_available(False)
             with anyio.CancelScope(shield=True):  # a cancelled connection still lets go
                 await self.let_go()
 
     async def let_go(self) -> None:
         """The agent is gone: their chats wait for the next agent."""
-        released = await self.in_db(chat.release_all, self.staff.id)
+        released = await self.in_db(chat.agent_left, self.staff, self.made_available)
         self.hub.ring(ChatHub.QUEUE, *(ChatHub.chat_topic(c) for c in released))
-
-    def set_available(self, available: bool) -> None:
-        if available != self.available:
-            self.available = available
-            self.hub.set_available(self.staff.id, available)
 
     async def handle(self, frame: dict[str, Any]) -> None:
         kind, staff = frame.get("type"), self.staff
         if kind in ("available", "away"):
-            self.set_available(kind == "available")
-            self.bell.set()  # the push loop shows the agent their own state
+            await self.in_db(chat.set_available, staff, kind == "available")
+            self.made_available = kind == "available"
+            self.hub.ring(ChatHub.QUEUE)  # this agent's state, and waiting customers' counts
             return
         chat_id = _chat_id(frame)
         if kind == "accept":
@@ -358,12 +354,12 @@ class _AgentSocket(_Socket):
         while True:
             self.bell.clear()
             desk = await self.in_db(chat.desk_view, self.staff.id, dict(self.cursors))
-            shown_queue = await self.push_queue(desk.waiting, shown_queue)
+            shown_queue = await self.push_queue(desk, shown_queue)
             for view in desk.chats:
                 await self.push_chat(view)
             await self.next_change()
 
-    async def push_queue(self, waiting: list[chat.WaitingChat], shown: Any) -> Any:
+    async def push_queue(self, desk: chat.DeskView, shown: Any) -> Any:
         queue = [
             {
                 "chat_id": w.chat_id,
@@ -371,9 +367,9 @@ class _AgentSocket(_Socket):
                 "language": w.language,
                 "first_message": w.first_message,
             }
-            for w in waiting
+            for w in desk.waiting
         ]
-        now = (queue, self.hub.agents_available(), self.available)
+        now = (queue, desk.agents_free, desk.available)
         if now != shown:
             await self.send("queue", waiting=queue, agents_available=now[1], available=now[2])
         return now

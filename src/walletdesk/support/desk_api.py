@@ -127,7 +127,7 @@ def contact_out(contact: Contact) -> dict[str, Any]:
         "channel": contact.channel,
         "case_id": contact.case_id,
         "customer_attached": contact.customer_id is not None,
-        "verification_level": contact.verification_level,
+        "verification_level": verification.desk_level(contact),  # what the desk acts on
         "verification_steps": [
             {k: step.get(k) for k in ("level", "method", "passed", "at")}
             for step in contact.verification_steps

@@ -17,11 +17,17 @@ whoever a spammer's forged From names. Their case keeps `requester_email` for an
 
 Loops and floods: auto-replies, bounces, list mail and our own mail are dropped; each sender
 is rate-limited ("support.email").
+
+Repeats: a mail server that did not hear our answer delivers the same message again. Each email
+contact keeps its sender and Message-ID, hashed (Contact.external_ref, unique): a message seen
+before is not filed again, and a repeat racing its first delivery fails on the unique index
+with a temporary error, so the server retries and then finds it filed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 from email import message_from_bytes, policy
@@ -31,6 +37,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletdesk.config import Settings, get_settings
@@ -40,7 +47,7 @@ from walletdesk.kit.errors import DomainError
 from walletdesk.notify.service import notify
 from walletdesk.support import cases
 from walletdesk.support import channel_errors as _errors  # noqa: F401  (registers the codes)
-from walletdesk.support.models import Case, CaseStatus, CaseType
+from walletdesk.support.models import Case, CaseStatus, CaseType, Contact
 from walletdesk.wallet.models import Customer
 from walletdesk.wallet.service.customers import find_by_contact
 
@@ -62,7 +69,8 @@ _QUOTE_START = re.compile(
 def receive_email(
     session: Session, raw: bytes, envelope_from: str | None, *, settings: Settings | None = None
 ) -> Case | None:
-    """File one inbound message; the case it went on, or None when it was dropped as automatic.
+    """File one inbound message; the case it went on (for a repeat, the case the first delivery
+    went on), or None when it was dropped as automatic.
 
     Raises DomainError("rate_limited") when the sender has written too often.
     """
@@ -71,6 +79,11 @@ def receive_email(
     sender = sender_of(message, envelope_from)
     if sender is None or is_automatic(message, envelope_from) or _is_ours(sender, settings):
         return None
+    ref = message_ref(message, sender)
+    filed = _filed_before(session, ref) if ref is not None else None
+    if filed is not None:
+        log.info("a repeated delivery of a message on case %s was dropped", filed.number)
+        return filed
     ratelimit.hit(session, "support.email", sender, settings=settings)
     subject = _header(message, "subject")[:SUBJECT_CHARS]
     customer = find_by_contact(session, sender)
@@ -80,7 +93,7 @@ def receive_email(
         case = _open_case(session, subject, sender, customer)
     else:
         case = cases.case_for_new_contact(session, quoted, channel=CHANNEL, actor=actor)
-    _file_message(session, case, message, subject, sender, customer)
+    _file_message(session, case, message, subject, sender, customer, ref)
     if case.status == CaseStatus.WAITING_ON_CUSTOMER:
         cases.change_status(session, case, CaseStatus.OPEN, actor)
     if case is not quoted and customer is not None:
@@ -118,6 +131,14 @@ def is_automatic(message: Message, envelope_from: str | None) -> bool:
     if any(_header(message, name) for name in ("x-autoreply", "x-autorespond", "list-id")):
         return True
     return message.get_content_type() == "multipart/report"
+
+
+def message_ref(message: Message, sender: str) -> str | None:
+    """What marks a repeat of this message: its sender and Message-ID, hashed (None without one)."""
+    message_id = _header(message, "message-id")
+    if not message_id:
+        return None
+    return "email:" + hashlib.sha256(f"{sender}\n{message_id}".encode()).hexdigest()
 
 
 def case_numbers_in(subject: str) -> list[str]:
@@ -201,6 +222,11 @@ def _is_ours(sender: str, settings: Settings) -> bool:
 # --- filing it -----------------------------------------------------------------------------------
 
 
+def _filed_before(session: Session, ref: str) -> Case | None:
+    query = select(Case).join(Contact, Contact.case_id == Case.id)
+    return session.scalars(query.where(Contact.external_ref == ref)).first()
+
+
 def _thread(session: Session, subject: str, sender: str, customer: Customer | None) -> Case | None:
     """The case the subject names, if the sender is its customer or requester."""
     for number in case_numbers_in(subject):
@@ -238,6 +264,7 @@ def _file_message(
     subject: str,
     sender: str,
     customer: Customer | None,
+    ref: str | None,
 ) -> None:
     """One email contact (over as soon as it arrives) and its message on the timeline."""
     contact = cases.open_contact(
@@ -248,6 +275,7 @@ def _file_message(
         origin=sender,
     )
     contact.ended_at = contact.started_at  # a message has no duration and no summary to send
+    contact.external_ref = ref
     cases.add_event(
         session,
         case,

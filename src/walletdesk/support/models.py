@@ -147,6 +147,7 @@ class Contact(Base):
     __table_args__ = (
         Index("ix_contacts_customer_id", "customer_id"),
         Index("ix_contacts_case_id", "case_id"),
+        Index("ix_contacts_external_ref", "external_ref", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -166,6 +167,8 @@ class Contact(Base):
     summary: Mapped[str | None] = mapped_column(Text, default=None)
     next_steps: Mapped[str | None] = mapped_column(Text, default=None)
     summary_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # The channel's own id of what arrived (an email's Message-ID, hashed): a repeat is dropped.
+    external_ref: Mapped[str | None] = mapped_column(String(255), default=None)
 
 
 class CaseEvent(Base):

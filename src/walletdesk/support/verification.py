@@ -3,9 +3,11 @@
 The calling number matching the registered phone is weak (numbers are spoofed and SIMs
 swapped); knowing the amount of a recent transaction is knowledge; reading back a code sent to
 the registered phone or email is possession, the strong level. There are no security
-questions. Within a contact the level only rises, unless the agent switches to another
-customer, which starts over. Every step, passed or missed, is kept on the contact (level,
-method, when, by whom), never what was said: not the code, not the amount.
+questions. Each step names the customer it verified, and a contact's level and methods count
+only the steps for the customer attached now: switching to another customer starts over. Every
+step, passed or missed, is kept on the contact (level, method, customer, when, by whom), never
+what was said: not the code, not the amount. A payment PIN is something known, not something
+held: the desk counts it as knowledge, whatever level the IVR gave it.
 
 Refusals that must leave a trace (a wrong amount, a wrong code) are returned, not raised, so
 the caller commits the count before reporting them (see identity.service).
@@ -16,13 +18,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from walletdesk.audit.service import record
+from walletdesk.hotline.models import Call, EntryStatus, QueueEntry
 from walletdesk.identity import codes
 from walletdesk.identity.service import credential_of
-from walletdesk.kit import clock
-from walletdesk.kit.errors import DomainError
+from walletdesk.kit import clock, ratelimit
+from walletdesk.kit.errors import DomainError, define
+from walletdesk.notify.service import notify
 from walletdesk.staff.models import StaffUser
 from walletdesk.support import desk_errors as _desk_errors  # noqa: F401  (registers the codes)
 from walletdesk.support.cases import (
@@ -34,9 +39,8 @@ from walletdesk.support.cases import (
     open_contact,
 )
 from walletdesk.support.models import CaseType, Contact, VerificationLevel
-from walletdesk.wallet.models import Customer, TxnStatus
+from walletdesk.wallet.models import Customer, TxnKind, TxnStatus, WalletTransaction
 from walletdesk.wallet.service.customers import find_by_contact
-from walletdesk.wallet.service.history import HistoryFilter, list_transactions
 
 LEVELS = (
     VerificationLevel.NONE,
@@ -47,8 +51,13 @@ LEVELS = (
 KNOWLEDGE_DAYS = 30
 KNOWLEDGE_MAX_MISSES = 3
 KNOWLEDGE_METHOD = "recent_amount"
-# How many of the latest completed transactions a stated amount is compared with.
-KNOWLEDGE_SCAN = 100
+# Money the customer sent: anyone can make a customer *receive* an amount, then quote it.
+KNOWLEDGE_KINDS = (TxnKind.PAYMENT, TxnKind.TRANSFER, TxnKind.WITHDRAWAL)
+# Knowledge checks per customer across all contacts (Settings.rate_limits).
+KNOWLEDGE_LIMIT = "desk.knowledge"
+KNOWLEDGE_LIMITED = "recent_amount_limited"
+# Reading back a code sent to the registered phone or email: the only strong methods at the desk.
+POSSESSION_METHODS = frozenset({"code_sms", "code_email"})
 CODE_PURPOSE = "agent_verify"
 CUSTOMER_CHANGED = "customer_changed"
 SUBJECT_MAX_LENGTH = 200  # Case.subject
@@ -61,6 +70,15 @@ def rank(level: str) -> int:
 
 def at_least(level: str, minimum: str) -> bool:
     return rank(level) >= rank(minimum)
+
+
+define(
+    "contact_customer_fixed",
+    409,
+    en="This call's caller was identified by the phone line; the customer cannot be changed "
+    "here. Open a new contact for someone else.",
+    zh="该来电的客户已由电话线路确定,此处不能更换客户。如需处理其他客户,请新建联络。",
+)
 
 
 # --- the contact ---------------------------------------------------------------------------
@@ -124,15 +142,34 @@ def end_desk_contact(
 
 
 def own_contact(session: Session, staff: StaffUser, contact_id: int) -> Contact:
-    """The open contact, if this agent handles it; an unassigned one becomes theirs."""
+    """The open contact, if this agent handles it. Nothing here claims a contact: an
+    unassigned one is nobody's until its channel hands it to an agent (a call's queue, a
+    chat's accept), and a desk contact is its opener's."""
     contact = get_contact(session, contact_id, for_update=True)
     if contact.ended_at is not None:
         raise DomainError("contact_ended")
-    if contact.agent_id is None:
-        contact.agent_id = staff.id
-    elif contact.agent_id != staff.id:
+    if handler_of(session, contact) != staff.id:
         raise DomainError("contact_not_yours")
     return contact
+
+
+def handler_of(session: Session, contact: Contact) -> int | None:
+    """Who handles the contact: for a hotline call, the agent holding its connected queue
+    entry (after a transfer, nobody until the next agent accepts); else its agent."""
+    if not _is_hotline_call(session, contact):
+        return contact.agent_id
+    return session.execute(
+        select(QueueEntry.agent_id)
+        .join(Call, Call.id == QueueEntry.call_id)
+        .where(Call.contact_id == contact.id, QueueEntry.status == EntryStatus.CONNECTED)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def _is_hotline_call(session: Session, contact: Contact) -> bool:
+    return contact.channel == "phone" and bool(
+        session.execute(select(exists().where(Call.contact_id == contact.id))).scalar()
+    )
 
 
 def customer_of(contact: Contact) -> int:
@@ -170,13 +207,15 @@ def attach_customer(session: Session, contact: Contact, staff: StaffUser, login:
     """Attach the customer the caller claims to be (phone or email), unverified.
 
     Naming someone else than before starts verification over, so that checks passed for one
-    customer never open another's account.
+    customer never open another's account. A hotline call's customer is the one its line
+    identified and verified: it is not changed here.
     """
+    if _is_hotline_call(session, contact):
+        raise DomainError("contact_customer_fixed")
     customer = find_by_contact(session, login)
     claimed = customer.id if customer else None
     if claimed != contact.customer_id:
         contact.customer_id = claimed
-        contact.verification_level = VerificationLevel.NONE
         step(contact, VerificationLevel.NONE, CUSTOMER_CHANGED, by=staff.id, passed=True)
         _audit(session, staff, contact, "desk.customer_attached", found=claimed is not None)
     return claimed is not None
@@ -188,16 +227,20 @@ def attach_customer(session: Session, contact: Contact, staff: StaffUser, login:
 def check_knowledge(
     session: Session, contact: Contact, staff: StaffUser, *, amount: int, currency: str
 ) -> DomainError | None:
-    """The caller states the amount of one of their recent completed transactions.
+    """The caller states the amount of money they recently sent (a payment, a transfer, a
+    withdrawal that went through).
 
-    Three wrong answers in a contact close this route; a code to the registered phone or email
-    (possession) remains.
+    Three wrong answers in a contact close this route, and so does the customer's limit of
+    checks across contacts ("desk.knowledge", who reaches it is told); a code to the registered
+    phone or email (possession) remains.
     """
     customer_id = customer_of(contact)
     misses = knowledge_misses(contact.verification_steps)
     if misses >= KNOWLEDGE_MAX_MISSES:
         raise DomainError("knowledge_check_closed")
-    passed = _recent_amount(session, customer_id, amount, currency)
+    if limited := _knowledge_limited(session, contact, staff, customer_id):
+        return limited
+    passed = _sent_amount(session, customer_id, amount, currency)
     step(contact, VerificationLevel.KNOWLEDGE, KNOWLEDGE_METHOD, by=staff.id, passed=passed)
     _audit(session, staff, contact, "desk.verification", method=KNOWLEDGE_METHOD, passed=passed)
     if passed:
@@ -212,26 +255,66 @@ def knowledge_misses(steps: list[dict[str, Any]]) -> int:
     return sum(1 for s in steps if s.get("method") == KNOWLEDGE_METHOD and not s.get("passed"))
 
 
-def methods_passed(steps: list[dict[str, Any]]) -> list[str]:
-    """How the current customer was verified: passed steps since the customer last changed."""
-    passed: list[str] = []
-    for entry in steps:
-        if entry.get("method") == CUSTOMER_CHANGED:
-            passed = []
-        elif entry.get("passed") and entry["method"] not in passed:
-            passed.append(entry["method"])
-    return passed
+def _knowledge_limited(
+    session: Session, contact: Contact, staff: StaffUser, customer_id: int
+) -> DomainError | None:
+    """Counted before the answer is known (a limiter cannot be read without a hit); the
+    customer is told once per contact that someone keeps trying."""
+    try:
+        ratelimit.hit(session, KNOWLEDGE_LIMIT, f"customer:{customer_id}")
+    except DomainError:
+        if not any(s.get("method") == KNOWLEDGE_LIMITED for s in contact.verification_steps):
+            step(contact, VerificationLevel.KNOWLEDGE, KNOWLEDGE_LIMITED, by=staff.id, passed=False)
+            notify(session, customer_id, "desk_knowledge_check_locked")
+        _audit(session, staff, contact, "desk.verification", method=KNOWLEDGE_LIMITED, passed=False)
+        return DomainError("knowledge_check_closed")
+    return None
 
 
-def _recent_amount(session: Session, customer_id: int, amount: int, currency: str) -> bool:
+def steps_of(steps: list[dict[str, Any]], customer_id: int | None) -> list[dict[str, Any]]:
+    """The steps that verified `customer_id` (the customer attached to the contact now)."""
+    if customer_id is None:
+        return []
+    return [s for s in steps if s.get("customer") == customer_id]
+
+
+def methods_passed(steps: list[dict[str, Any]], customer_id: int | None) -> list[str]:
+    """How `customer_id` was verified, in the order the methods first passed."""
+    passed = (s["method"] for s in steps_of(steps, customer_id) if s.get("passed"))
+    return [m for m in dict.fromkeys(passed) if m != CUSTOMER_CHANGED]
+
+
+def desk_level(contact: Contact) -> str:
+    """The level the desk acts on: strong only by possession; a PIN (strong for the IVR's own
+    menu) is knowledge here."""
+    best = VerificationLevel.NONE
+    for entry in steps_of(contact.verification_steps, contact.customer_id):
+        if not entry.get("passed"):
+            continue
+        level = VerificationLevel(entry["level"])
+        if level == VerificationLevel.STRONG and entry["method"] not in POSSESSION_METHODS:
+            level = VerificationLevel.KNOWLEDGE
+        if rank(level) > rank(best):
+            best = level
+    return best
+
+
+def _sent_amount(session: Session, customer_id: int, amount: int, currency: str) -> bool:
     since = clock.now() - timedelta(days=KNOWLEDGE_DAYS)
-    page = list_transactions(
-        session,
-        customer_id,
-        HistoryFilter(status=TxnStatus.SUCCEEDED, currency=currency, since=since),
-        limit=KNOWLEDGE_SCAN,
+    return bool(
+        session.execute(
+            select(
+                exists().where(
+                    WalletTransaction.customer_id == customer_id,
+                    WalletTransaction.kind.in_(KNOWLEDGE_KINDS),
+                    WalletTransaction.status == TxnStatus.SUCCEEDED,
+                    WalletTransaction.currency == currency,
+                    WalletTransaction.amount == amount,
+                    WalletTransaction.created_at >= since,
+                )
+            )
+        ).scalar()
     )
-    return any(txn.amount == amount for txn in page.items)
 
 
 # --- possession ---------------------------------------------------------------------------------
@@ -275,18 +358,38 @@ def _purpose(contact: Contact) -> str:
 
 
 def step(contact: Contact, level: str, method: str, *, by: int | None, passed: bool) -> None:
-    """Keep one verification step on the contact; a passed one may raise its level."""
+    """Keep one verification step of the contact's current customer."""
+    step_for(contact, contact.customer_id, level, method, by=by, passed=passed)
+
+
+def step_for(
+    contact: Contact,
+    customer_id: int | None,
+    level: str,
+    method: str,
+    *,
+    by: int | None,
+    passed: bool,
+) -> None:
+    """Keep one verification step of `customer_id` on the contact; the contact's level is the
+    highest passed for the customer attached now, so a step for anyone else raises nothing."""
     entry = {
         "level": str(level),
         "method": method,
         "passed": passed,
+        "customer": customer_id,
         "at": clock.now().isoformat(),
         "by": by,
     }
     # A new list, so that the JSON column is seen as changed.
     contact.verification_steps = [*contact.verification_steps, entry]
-    if passed and rank(level) > rank(contact.verification_level):
-        contact.verification_level = level
+    contact.verification_level = _level(contact)
+
+
+def _level(contact: Contact) -> str:
+    steps = steps_of(contact.verification_steps, contact.customer_id)
+    passed = [VerificationLevel(s["level"]) for s in steps if s.get("passed")]
+    return max(passed, key=rank, default=VerificationLevel.NONE)
 
 
 def _audit(
