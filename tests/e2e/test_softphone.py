@@ -39,7 +39,7 @@ def test_a_call_hears_the_greeting_and_the_balance(
     result = _call(server, "--from", PHONE, "--keys", f"1,{PIN}")
     assert result.returncode == 0, result.stderr
     assert "您好，欢迎致电钱包客服。" in result.stdout
-    assert "您的账户余额为：888.00 CNY。" in result.stdout
+    assert "您的可用余额为：888.00 CNY。" in result.stdout
 
 
 def test_an_unknown_caller_in_english_reaches_the_queue(server: str, e2e_db: Database) -> None:

@@ -81,7 +81,7 @@ def test_balance_in_chinese_after_the_pin(db: Database, caller, dial: Dial) -> N
     text = heard.text()
     assert "您好，欢迎致电钱包客服。" in text
     assert "请输入六位支付密码" in text
-    assert "您的账户余额为：1234.50 CNY。" in text
+    assert "您的可用余额为：1234.50 CNY。" in text
     call = _call(db, phone.sid)
     assert call.verification == "strong"
     assert PIN not in str(call.path) and PIN not in str(call.memory)
@@ -91,7 +91,7 @@ def test_balance_in_chinese_after_the_pin(db: Database, caller, dial: Dial) -> N
 def test_balance_in_english(db: Database, caller, dial: Dial) -> None:
     person = caller("en")
     heard, _ = dial(person.phone, f"1,{PIN}")
-    assert "Your balance is: 1234.50 CNY." in heard.text()
+    assert "Your available balance is: 1234.50 CNY." in heard.text()
 
 
 def _outbox(db: Database, customer_id: int, event: str) -> list[OutboxMessage]:
@@ -289,7 +289,7 @@ def test_wrong_pins_lock_self_service_not_the_account(db: Database, caller, dial
         assert session.get(Credential, person.id).pin_locked_until is None
     # Another call, even with the right PIN, finds self-service still locked.
     heard, phone = dial(person.phone, f"1,{PIN}")
-    assert "Your balance is" not in heard.text()
+    assert "Your available balance is" not in heard.text()
     assert "phone self-service is locked" in heard.text()
     assert _call(db, phone.sid).verification == "caller_id"
 
@@ -324,6 +324,8 @@ def test_a_callback_keeps_the_place(db: Database, caller, dial: Dial) -> None:
     person = caller("en")
     heard, phone = dial(person.phone, "0,1")
     assert "You keep your place in line" in heard.text()
+    said = [event for event in heard.events if event[0] == "say"]
+    assert len(said) == len(set(said))  # each line heard once
     assert heard.events[-1] == ("hangup", "hotline")
     with db.unit_of_work() as session:
         entry = session.execute(

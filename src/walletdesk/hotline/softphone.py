@@ -190,14 +190,17 @@ class Softphone:
 
     def _play_waiting(self, document: ET.Element, enqueue: ET.Element) -> Any:
         """Wait music and menus: a document that ends without leaving means poll again."""
-        for verb in document:
+        verbs = list(document)
+        for index, verb in enumerate(verbs):
             if verb.tag == "Gather":
                 answer = self.gather(verb)
                 if answer is None:
                     return None
                 return self._play_waiting(answer, enqueue)
             if verb.tag in ("Leave", "Dial", "Hangup", "Redirect"):
-                return self.play(document, enqueue)
+                rest = ET.Element(document.tag)  # what is said before was said already
+                rest.extend(verbs[index:])
+                return self.play(rest, enqueue)
             if verb.tag == "Say":
                 self.say(verb)
         return _POLL
