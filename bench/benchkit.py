@@ -4,7 +4,8 @@ A benchmark is a list of sections. Each measures something against a baseline ru
 process and returns its rows (for people), its figures and targets (for scripts), or the reason
 it was skipped. The last line of output is always one JSON object:
 {"bench": NAME, "figures": {...}, "targets": {...}, "met": true|false}; a target is met when its
-figure is at least the target, and only measured sections contribute targets.
+figure is at least the target, and only measured sections contribute targets. A target named
+NAME_max is a ceiling instead: met when the figure NAME is at most the target.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 progress = Console(stderr=True)
+CEILING = "_max"  # a target's name ending: its figure must not exceed it
 
 
 @dataclass
@@ -43,9 +45,15 @@ def run(name: str, sections: Sequence[Callable[[], Section]]) -> bool:
     Console(width=max(Console().width, 110)).print(_table(name, done))
     figures = {k: round(v, 3) for s in done for k, v in s.figures.items()}
     targets = {k: v for s in done for k, v in s.targets.items()}
-    met = all(figures.get(k, 0.0) >= v for k, v in targets.items())
+    met = all(_met(figures, k, v) for k, v in targets.items())
     print(json.dumps({"bench": name, "figures": figures, "targets": targets, "met": met}))
     return met
+
+
+def _met(figures: dict[str, float], name: str, target: float) -> bool:
+    if name.endswith(CEILING):
+        return figures.get(name.removesuffix(CEILING), float("inf")) <= target
+    return figures.get(name, 0.0) >= target
 
 
 def _table(name: str, sections: Sequence[Section]) -> Table:
@@ -65,3 +73,7 @@ def _table(name: str, sections: Sequence[Section]) -> Table:
 
 def verdict(figure: float, target: float) -> str:
     return f"target ≥ {target:g}: {'met' if figure >= target else 'MISSED'}"
+
+
+def ceiling_verdict(figure: float, ceiling: float) -> str:
+    return f"target ≤ {ceiling:g}: {'met' if figure <= ceiling else 'MISSED'}"

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -157,17 +157,31 @@ def books_right(db: Database) -> bool:
 
 
 @contextmanager
-def server(url: str, folder: Path, rules: Path) -> Iterator[str]:
+def server(
+    url: str,
+    folder: Path,
+    rules: Path | None = None,
+    *,
+    settings: Mapping[str, str] | None = None,
+    workers: int = 1,
+) -> Iterator[str]:
+    """A `walletdesk serve` process on `url`, files in `folder`; `settings` are more
+    WALLETDESK_* variables. Yields its base URL; stopped afterwards."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WALLETDESK_")}
     env.update(
         WALLETDESK_DATABASE_URL=url,
         WALLETDESK_GATEWAY_SANDBOX_PATH=str(folder / "gateway.db"),
         WALLETDESK_SMS_OUTBOX_PATH=str(folder / "sms.log"),
-        WALLETDESK_RISK_RULES_PATH=str(rules),
     )
+    if rules is not None:
+        env["WALLETDESK_RISK_RULES_PATH"] = str(rules)
+    env.update(settings or {})
+    command = [sys.executable, "-m", "walletdesk.cli", "serve", "--port", str(port)]
+    if workers != 1:
+        command += ["--workers", str(workers)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "walletdesk.cli", "serve", "--port", str(port)],
+        command,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
