@@ -6,16 +6,15 @@ and the setting, so that a typo fails at start-up rather than strands calls.
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from walletdesk.config import get_settings
 from walletdesk.hotline import queue_errors as _queue_errors  # noqa: F401  (registers the codes)
 from walletdesk.hotline.routing import STRATEGIES
 from walletdesk.kit.errors import DomainError
+from walletdesk.kit.yamlfile import load_yaml
 
 
 class QueueConfigError(ValueError):
@@ -37,19 +36,13 @@ class QueueConfig(BaseModel):
 
 def load_queues(path: Path | None = None) -> dict[str, QueueConfig]:
     """Read and validate a queues file; None reads the one shipped with walletdesk."""
-    if path is None:
-        source = "walletdesk/hotline/queues.yaml"
-        text = resources.files("walletdesk.hotline").joinpath("queues.yaml").read_text("utf-8")
-    else:
-        source = str(path)
-        try:
-            text = Path(path).read_text("utf-8")
-        except OSError as error:
-            raise QueueConfigError(f"{source}: cannot read the queues: {error}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise QueueConfigError(f"{source}: not valid YAML: {error}") from None
+    data, source = load_yaml(
+        path,
+        package="walletdesk.hotline",
+        name="queues.yaml",
+        what="the queues",
+        error=QueueConfigError,
+    )
     return parse_queues(data, source=source)
 
 

@@ -11,15 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from fractions import Fraction
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from walletdesk.config import get_settings
 from walletdesk.kit.errors import DomainError
 from walletdesk.kit.money import parse_amount
+from walletdesk.kit.yamlfile import load_yaml
 from walletdesk.risk.rules import (
     ACTIONS,
     COUNT,
@@ -42,19 +40,13 @@ class RiskConfigError(ValueError):
 
 def load_config(path: Path | None = None) -> RiskConfig:
     """Read and validate a rules file; None reads the one shipped with walletdesk."""
-    if path is None:
-        source = "walletdesk/risk/rules.yaml"
-        text = resources.files("walletdesk.risk").joinpath("rules.yaml").read_text("utf-8")
-    else:
-        source = str(path)
-        try:
-            text = Path(path).read_text("utf-8")
-        except OSError as error:
-            raise RiskConfigError(f"{source}: cannot read the risk rules: {error}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise RiskConfigError(f"{source}: not valid YAML: {error}") from None
+    data, source = load_yaml(
+        path,
+        package="walletdesk.risk",
+        name="rules.yaml",
+        what="the risk rules",
+        error=RiskConfigError,
+    )
     return parse_config(data, source=source)
 
 

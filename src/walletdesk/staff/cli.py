@@ -11,10 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from walletdesk.config import get_settings
-from walletdesk.db import Database
 from walletdesk.kit import clock
-from walletdesk.kit.errors import DomainError
+from walletdesk.kit.cli import run_unit_of_work
 from walletdesk.staff import service
 from walletdesk.staff.models import StaffRole, StaffUser
 
@@ -25,16 +23,7 @@ T = TypeVar("T")
 
 
 def _run(operation: Callable[[Session], T]) -> T:
-    """One unit of work; a domain error is printed and exits 1 with nothing changed."""
-    db = Database(get_settings().database_url, pool_size=1)
-    try:
-        with db.unit_of_work() as session:
-            return operation(session)
-    except DomainError as error:
-        console.print(f"[red]{error.code}[/red]: {error.message('en')}")
-        raise typer.Exit(1) from None
-    finally:
-        db.dispose()
+    return run_unit_of_work(operation, console)
 
 
 def _password(from_stdin: bool) -> str:
