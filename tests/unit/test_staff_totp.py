@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pyotp
 import pytest
 
-from walletdesk.staff.service import accepted_step
+from walletdesk.kit.crypto import accepted_step
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 NOW = datetime(2026, 1, 15, 2, 0, 10, tzinfo=UTC)

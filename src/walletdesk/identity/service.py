@@ -31,11 +31,11 @@ from walletdesk.identity.passwords import check_password, check_pin, hash_secret
 from walletdesk.kit import clock
 from walletdesk.kit.clock import as_utc
 from walletdesk.kit.crypto import (
+    accepted_step,
     open_sealed,
     random_digits,
     random_token,
     reseal,
-    same,
     seal,
     sealed_with_current_key,
     token_hash,
@@ -724,16 +724,11 @@ def _check_totp(credential: Credential, code: str, *, sealed: str | None = None)
     if sealed is None:
         return False
     secret = open_sealed(sealed, context=f"totp:{credential.customer_id}")
-    totp = pyotp.TOTP(secret)
-    now = clock.now()
-    current = totp.timecode(now)
-    for step in (current - 1, current, current + 1):
-        if credential.totp_last_step is not None and step <= credential.totp_last_step:
-            continue
-        if same(totp.generate_otp(step), code.strip()):
-            credential.totp_last_step = step
-            return True
-    return False
+    step = accepted_step(secret, code, credential.totp_last_step, clock.now())
+    if step is None:
+        return False
+    credential.totp_last_step = step
+    return True
 
 
 def _use_recovery_code(session: Session, customer_id: int, code: str) -> bool:

@@ -14,8 +14,10 @@ import hashlib
 import hmac
 import os
 import secrets
+from datetime import datetime
 from functools import lru_cache
 
+import pyotp
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from walletdesk.config import get_settings
@@ -99,3 +101,18 @@ def reseal(value: str, *, context: str) -> str:
 def new_data_key() -> str:
     """A fresh key for WALLETDESK_DATA_KEYS (`walletdesk admin new-data-key`)."""
     return base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+
+
+def accepted_step(secret: str, code: str, last_step: int | None, now: datetime) -> int | None:
+    """The time step `code` belongs to, within ±1 step of 30 s, or None.
+
+    A step at or before `last_step` (the last one used) is refused: a code works once.
+    """
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    for step in (current - 1, current, current + 1):
+        if last_step is not None and step <= last_step:
+            continue
+        if same(totp.generate_otp(step), code.strip()):
+            return step
+    return None

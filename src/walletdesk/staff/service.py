@@ -23,10 +23,10 @@ from walletdesk.identity.passwords import check_password, hash_secret, verify_se
 from walletdesk.kit import clock
 from walletdesk.kit.clock import as_utc
 from walletdesk.kit.crypto import (
+    accepted_step,
     open_sealed,
     random_token,
     reseal,
-    same,
     seal,
     sealed_with_current_key,
     token_hash,
@@ -265,21 +265,6 @@ def _accept_totp(staff: StaffUser, code: str, now: datetime) -> bool:
         return False
     staff.totp_last_step = step
     return True
-
-
-def accepted_step(secret: str, code: str, last_step: int | None, now: datetime) -> int | None:
-    """The time step `code` belongs to, within ±1 step of 30 s, or None.
-
-    A step at or before `last_step` (the last one used) is refused: a code works once.
-    """
-    totp = pyotp.TOTP(secret)
-    current = totp.timecode(now)
-    for step in (current - 1, current, current + 1):
-        if last_step is not None and step <= last_step:
-            continue
-        if same(totp.generate_otp(step), code.strip()):
-            return step
-    return None
 
 
 # --- sessions --------------------------------------------------------------------------------
