@@ -1,15 +1,20 @@
 """Engine, declarative Base and the unit of work.
 
-SQLite runs in WAL mode with synchronous=FULL and foreign keys on; every transaction begins
+SQLite runs in WAL mode with synchronous=FULL and foreign keys on; every unit of work begins
 IMMEDIATE so that two writers never deadlock upgrading a read lock (SQLite's documented
-advice for concurrent writers). PostgreSQL runs at READ COMMITTED; the ledger takes row locks
-in account-id order.
+advice for concurrent writers). Within one process, units of work on SQLite also take turns on
+a lock of their own: SQLite makes a waiting writer poll, sleeping up to 100 ms between tries,
+so under load a few requests waited seconds while the lock stood free; a thread lock hands it
+over at once. Reads that need no lock (`Database.read_only`) begin DEFERRED and, in WAL mode,
+neither wait for writers nor hold them up. PostgreSQL runs at READ COMMITTED; the ledger takes
+row locks in account-id order.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, Engine, MetaData, create_engine, event, text
@@ -33,6 +38,9 @@ BigId = (
 )
 
 
+READ_ONLY = "walletdesk_read_only"  # an execution option: this transaction writes nothing
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -51,7 +59,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        deferred = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, *, pool_size: int = 20) -> Engine:
@@ -106,18 +115,39 @@ class Database:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
+        # Re-entrant: a unit of work opened inside another on one thread waits on SQLite's own
+        # lock, as it always did, rather than on this one.
+        self._writer: AbstractContextManager[Any] = (
+            threading.RLock() if is_sqlite(self.engine) else nullcontext()
+        )
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
         """Commit when the block ends normally, roll back on any exception."""
-        session = self.sessions()
+        with self._writer:
+            session = self.sessions()
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
+
+    @contextmanager
+    def read_only(self) -> Iterator[Session]:
+        """A transaction that only reads: it takes no write lock on SQLite and waits for no
+        writer. What it reads may change before a later unit of work; anything decided on it
+        must be checked again there. Rolled back at the end."""
+        session = self._readers()
         try:
             yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
         finally:
+            session.rollback()
             session.close()
 
     def ping(self) -> bool:
