@@ -26,8 +26,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from walletdesk.audit.service import record
@@ -63,6 +64,7 @@ BUSY = (AgentState.ON_CALL, AgentState.WRAP_UP)
 SETTABLE = (AgentState.AVAILABLE, AgentState.AWAY, AgentState.OFFLINE)
 RECENT_HANDLE = 200  # completed calls read for the handle-time mean (it weighs ~the last 50)
 RECENT_LEFT = 400  # callers who left the queue read for the abandonment rate
+HISTORY_FRESH = timedelta(seconds=5)  # how long those readings are reused for estimates
 SYSTEM = "system"
 CALLBACK_LEG = "callback"  # Call.direction of a callback's outbound dial
 
@@ -219,9 +221,31 @@ def estimate_for(
     """The expected wait at `position` from the queue's observed handle times and abandonment
     and the agents now staffed for calls needing `skills` (the queue's own when empty)."""
     staffed, busy = staffing(session, skills or config.skills)
-    return estimate_wait(
-        position, staffed, busy, handle_times(session, config), abandonment(session, config.name)
-    )
+    return estimate_wait(position, staffed, busy, *history(session, config))
+
+
+@dataclass(frozen=True, slots=True)
+class _History:
+    read_at: datetime
+    handle_times: HandleTimes
+    abandonment: float
+
+
+# A queue's history as last read, per database (engine) and queue name.
+_histories: WeakKeyDictionary[Engine, dict[str, _History]] = WeakKeyDictionary()
+
+
+def history(session: Session, config: QueueConfig) -> tuple[HandleTimes, float]:
+    """The queue's observed handle times and abandonment rate, read again once HISTORY_FRESH
+    has passed. Every waiting caller's announcement asks for them, and they move with tens of
+    calls, not seconds; the position and the agents staffed are always read live."""
+    now, engine = clock.now(), session.get_bind()
+    assert isinstance(engine, Engine)
+    known = _histories.setdefault(engine, {}).get(config.name)
+    if known is None or not timedelta(0) <= now - known.read_at < HISTORY_FRESH:
+        known = _History(now, handle_times(session, config), abandonment(session, config.name))
+        _histories[engine][config.name] = known
+    return known.handle_times, known.abandonment
 
 
 def handle_times(session: Session, config: QueueConfig) -> HandleTimes:
