@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from argon2 import extract_parameters
 
-from walletdesk.identity.passwords import check_password, check_pin, hash_secret, verify_secret
+from walletdesk.identity.passwords import (
+    CheckedAhead,
+    check_password,
+    check_pin,
+    hash_secret,
+    may_be_pin,
+    verify_secret,
+)
 from walletdesk.kit.errors import DomainError
 
 
@@ -67,3 +74,26 @@ def test_weak_or_malformed_pins_are_refused(pin: str) -> None:
 
 def test_a_reasonable_pin_is_accepted() -> None:
     check_pin("258036")
+
+
+@pytest.mark.parametrize("pin", ["２５８０３６", "25803６", "258 36"])
+def test_a_pin_is_ascii_digits(pin: str) -> None:
+    assert not may_be_pin(pin)
+    with pytest.raises(DomainError):
+        check_pin(pin)
+
+
+def test_a_check_done_ahead_answers_for_its_own_hash_and_candidate() -> None:
+    stored = hash_secret("258036")
+    assert CheckedAhead.check(stored, "258036")(stored, "258036")
+    assert not CheckedAhead.check(stored, "111222")(stored, "111222")
+
+
+def test_a_check_done_ahead_does_not_answer_for_a_changed_hash_or_another_candidate() -> None:
+    old, new = hash_secret("258036"), hash_secret("470913")
+    ahead = CheckedAhead.check(old, "258036")
+    # The PIN was changed between the look and the transaction: the new hash decides.
+    assert not ahead(new, "258036")
+    assert ahead(new, "470913")
+    # A wrong verdict worked out ahead is not reused for another candidate either.
+    assert CheckedAhead.check(old, "111222")(old, "258036")

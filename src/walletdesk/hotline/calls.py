@@ -70,11 +70,11 @@ def start(session: Session, *, sid: str, from_number: str, to_number: str, state
     return call
 
 
-def find(session: Session, sid: str, *, missing_ok: bool = False) -> Call | None:
-    """The call, locked: its webhooks take turns, whichever server process answers them."""
-    call = session.execute(
-        select(Call).where(Call.sid == sid).with_for_update()
-    ).scalar_one_or_none()
+def find(session: Session, sid: str, *, missing_ok: bool = False, lock: bool = True) -> Call | None:
+    """The call, locked: its webhooks take turns, whichever server process answers them.
+    `lock=False` only for a look that decides nothing."""
+    query = select(Call).where(Call.sid == sid)
+    call = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
     if call is None and not missing_ok:
         raise DomainError("call_not_found", sid=sid)
     return call

@@ -14,8 +14,9 @@ memory once checked.
 
 from __future__ import annotations
 
+import copy
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from walletdesk.config import Settings
 from walletdesk.hotline import calls, flow, queue, twiml
 from walletdesk.hotline.actions import ACTIONS, CONDITIONS, SECRET_ACTIONS, SUCCESS, Context
 from walletdesk.hotline.models import Call, CallStatus
+from walletdesk.identity import passwords
+from walletdesk.identity.passwords import SecretCheck
 from walletdesk.kit.i18n import SUPPORTED as LANGUAGES
 from walletdesk.kit.i18n import choose
 from walletdesk.staff.models import StaffUser
@@ -52,19 +55,42 @@ class Urls:
     wait: str  # the queue's wait URL
 
 
+def _inputs_of(call_flow: flow.Flow, actions: Collection[str]) -> frozenset[str]:
+    """The names of gathered digits that these actions take as input."""
+    return frozenset(
+        state.input
+        for state in call_flow.states.values()
+        if isinstance(state, flow.Action) and state.action in actions and state.input
+    )
+
+
 class _Blank(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return ""
 
 
 class Engine:
-    def __init__(self, call_flow: flow.Flow, urls: Urls) -> None:
-        self.flow, self.urls = call_flow, urls
-        self.secret_inputs = frozenset(
-            state.input
-            for state in call_flow.states.values()
-            if isinstance(state, flow.Action) and state.action in SECRET_ACTIONS and state.input
-        )
+    def __init__(
+        self, call_flow: flow.Flow, urls: Urls, verify_secret: SecretCheck = passwords.verify_secret
+    ) -> None:
+        self.flow, self.urls, self.verify_secret = call_flow, urls, verify_secret
+        self.secret_inputs = _inputs_of(call_flow, SECRET_ACTIONS)
+        self.pin_inputs = _inputs_of(call_flow, ("verify_pin",))
+
+    def using(self, verify_secret: SecretCheck) -> Engine:
+        """This engine, checking secrets with `verify_secret` (a PIN checked ahead)."""
+        engine = copy.copy(self)
+        engine.verify_secret = verify_secret
+        return engine
+
+    def pin_keyed(self, call: Call, form: Mapping[str, str]) -> str | None:
+        """The payment PIN this step webhook carries, if the call waits at a gather whose digits
+        a PIN check takes: its hash can then be checked before the webhook's transaction."""
+        state = self.flow.states.get(call.state)
+        digits = form.get("Digits", "")
+        pin_gather = isinstance(state, flow.Gather) and state.save_as in self.pin_inputs
+        waiting = "QueueResult" not in form and call.ended_at is None
+        return digits if pin_gather and digits and waiting else None
 
     # --- the webhooks --------------------------------------------------------------------------
 
@@ -125,7 +151,7 @@ class Engine:
 
     def _run(self, session: Session, call: Call, name: str) -> list[twiml.Step]:
         steps: list[twiml.Step] = []
-        ctx = Context(session, call, self._values(call))
+        ctx = Context(session, call, self._values(call), self.verify_secret)
         for _ in range(MAX_HOPS):
             state = self.flow.states[name]
             if state.language:

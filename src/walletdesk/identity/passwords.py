@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
@@ -13,6 +15,7 @@ from walletdesk.kit.errors import DomainError, define
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256  # long passphrases are welcome; nothing is ever truncated
+PIN_LENGTH = 6
 
 # OWASP's argon2id floor: m = 19 MiB, t = 2, p = 1.
 _HASHER = PasswordHasher(
@@ -68,14 +71,14 @@ def check_password(password: str, *, personal: tuple[str | None, ...] = ()) -> N
 
 
 def check_pin(pin: str) -> None:
-    if (
-        len(pin) != 6
-        or not pin.isdigit()
-        or len(set(pin)) == 1
-        or pin in "0123456789"
-        or pin in "9876543210"
-    ):
+    """A new PIN: six digits, not all the same, not a run."""
+    if not may_be_pin(pin) or len(set(pin)) == 1 or pin in "0123456789" or pin in "9876543210":
         raise DomainError("pin_invalid")
+
+
+def may_be_pin(digits: str) -> bool:
+    """The shape of a payment PIN: six ASCII digits."""
+    return len(digits) == PIN_LENGTH and digits.isascii() and digits.isdigit()
 
 
 def hash_secret(secret: str) -> str:
@@ -88,3 +91,26 @@ def verify_secret(stored: str | None, candidate: str) -> bool:
         return _HASHER.verify(stored or _DUMMY_HASH, candidate) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+SecretCheck = Callable[[str | None, str], bool]  # verify_secret or one of its stand-ins
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedAhead:
+    """`verify_secret` with one answer worked out beforehand, outside the transaction that uses
+    it: a check takes tens of milliseconds, too long to hold locks others wait on. The answer
+    counts only for the same stored hash and candidate; anything else is checked now."""
+
+    stored: str | None
+    candidate: str
+    matches: bool
+
+    @classmethod
+    def check(cls, stored: str | None, candidate: str) -> CheckedAhead:
+        return cls(stored, candidate, verify_secret(stored, candidate))
+
+    def __call__(self, stored: str | None, candidate: str) -> bool:
+        if stored == self.stored and candidate == self.candidate:
+            return self.matches
+        return verify_secret(stored, candidate)

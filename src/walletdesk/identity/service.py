@@ -27,7 +27,13 @@ from walletdesk.identity.models import (
     RecoveryCode,
     ResetToken,
 )
-from walletdesk.identity.passwords import check_password, check_pin, hash_secret, verify_secret
+from walletdesk.identity.passwords import (
+    SecretCheck,
+    check_password,
+    check_pin,
+    hash_secret,
+    verify_secret,
+)
 from walletdesk.kit import clock
 from walletdesk.kit.clock import as_utc
 from walletdesk.kit.crypto import (
@@ -637,8 +643,11 @@ def set_pin(
     _audit(session, f"customer:{customer_id}", "pin.set", f"customer:{customer_id}")
 
 
-def check_payment_pin(session: Session, customer_id: int, pin: str | None) -> DomainError | None:
-    """The payment PIN, when the customer has credentials; misses count and lock for a while."""
+def check_payment_pin(
+    session: Session, customer_id: int, pin: str | None, *, verify: SecretCheck = verify_secret
+) -> DomainError | None:
+    """The payment PIN, when the customer has credentials; misses count and lock for a while.
+    `verify` may carry the hash check done ahead of the transaction (passwords.CheckedAhead)."""
     credential = session.get(Credential, customer_id)
     if credential is None:
         return None  # an operator-issued integration customer: no interactive credentials
@@ -650,7 +659,7 @@ def check_payment_pin(session: Session, customer_id: int, pin: str | None) -> Do
         return DomainError("pin_locked", minutes=math.ceil(remaining.total_seconds() / 60))
     if not pin:
         return DomainError("pin_required")
-    if verify_secret(credential.pin_hash, pin):
+    if verify(credential.pin_hash, pin):
         credential.pin_failures = 0
         return None
     credential.pin_failures += 1
