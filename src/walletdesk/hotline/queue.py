@@ -323,9 +323,7 @@ def route(session: Session, queue: str) -> list[QueueEntry]:
     """Settle what is due, then offer the queue's calls, in order, to free qualified agents."""
     config = queue_config(queue)
     now = clock.now()
-    _end_wrap_ups(session, now)
-    _lapse_offers(session, queue, now)
-    if not _anyone_free(session):  # the usual case under load: skip reading the whole queue
+    if not _settle(session, queue, now):  # the usual case under load: skip reading the queue
         return []
     entries = (
         session.execute(
@@ -367,6 +365,33 @@ def _pool(entry: QueueEntry, candidates: Sequence[Candidate]) -> list[Candidate]
 
 def _due(now: datetime) -> ColumnElement[bool]:
     return or_(QueueEntry.not_before.is_(None), QueueEntry.not_before <= now)
+
+
+def _settle(session: Session, queue: str, now: datetime) -> bool:
+    """End the wrap-ups and take back the offers that are due; whether any agent is free then.
+
+    One unlocked look at the agents at work decides what needs doing: a wrap-up is due only on
+    an agent in wrap-up, and an offer is pending only on an available agent holding an entry
+    (`_offer` links them both ways). Only what is due is then read again, locked."""
+    agents = session.execute(
+        select(
+            AgentPresence.state, AgentPresence.wrap_up_until, AgentPresence.current_entry_id
+        ).where(AgentPresence.state.in_(STAFFED))
+    ).all()
+    wrap_ups_due = any(
+        state == AgentState.WRAP_UP and until is not None and as_utc(until) <= now
+        for state, until, _ in agents
+    )
+    offers_pending = any(
+        state == AgentState.AVAILABLE and entry is not None for state, _, entry in agents
+    )
+    if wrap_ups_due:
+        _end_wrap_ups(session, now)
+    if offers_pending:
+        _lapse_offers(session, queue, now)
+    if wrap_ups_due or offers_pending:  # agents freed or set away: look again
+        return _anyone_free(session)
+    return any(state == AgentState.AVAILABLE and entry is None for state, _, entry in agents)
 
 
 def _anyone_free(session: Session) -> bool:
