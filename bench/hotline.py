@@ -25,7 +25,9 @@ the same run by as many clients pausing the same way, before and after the calls
 see the same machine. Two comparisons per database:
 
 - paced: each webhook's latency (p50, p95, p99) next to /health's; the target is a webhook p99
-  of at most 50 ms, on every database measured;
+  of at most 50 ms, in every configuration measured. The server's CPU per request (webhooks
+  vs /health, from /proc) is shown too: latency on a shared machine swings between runs, the
+  work a webhook costs much less;
 - flat out: every line makes one call with no pauses (all 1,000 at once), and the /health
   lines as many requests: requests/s of each and their ratio, the server's capacity.
 
@@ -34,10 +36,12 @@ machine it takes cores from the server. It uses aiohttp (installed with twilio):
 AsyncClient costs about four times the CPU per request, and in one pool of 1,000 connections
 it, not the server, was the bottleneck.
 
-SQLite always; PostgreSQL when a server answers at WALLETDESK_BENCH_POSTGRES_URL (as for
-bench/ledger.py: a scratch database is created there and dropped), else skipped, saying why.
+SQLite always, one server process (its single writer gains nothing from a second); PostgreSQL
+with one server process and with two (`walletdesk serve --workers 2`, one per core, as it is
+deployed) when a server answers at WALLETDESK_BENCH_POSTGRES_URL (as for bench/ledger.py: a
+scratch database is created there and dropped), else skipped, saying why.
 
-    python bench/hotline.py            # about twelve minutes (2 minutes of ramp per database)
+    python bench/hotline.py            # about 17 minutes (2 minutes of ramp per section)
     python bench/hotline.py --quick    # about a minute: SQLite, 150 calls pausing 2.25 s
                                        # (the same webhooks/s, a shorter queue)
 
@@ -66,7 +70,7 @@ import aiohttp
 from twilio.request_validator import RequestValidator
 
 from benchkit import Section, ceiling_verdict, progress, run
-from http_section import server
+from http_section import Running, server
 from ledger import scratch_database
 from risk import percentile
 from walletdesk.db import Database
@@ -158,6 +162,8 @@ class Tally:
     problem: str = ""  # the first one, for the table
     cpu: float = 0.0  # the client's own CPU seconds in the phase
     wall: float = 0.0  # the phase's seconds, ramp included
+    sent: int = 0  # requests answered in the whole phase, ramp included
+    server_cpu: float = 0.0  # the server's CPU seconds in the whole phase
 
     def counted(self, began: float) -> bool:
         return self.window[0] <= began < self.window[1]
@@ -209,6 +215,7 @@ class Carrier:
             self.tally.wrong(f"{kind}: {error!r}", error=True)
             raise OffPath from error
         self.tally.note(kind, began, time.perf_counter_ns() - began_ns)
+        self.tally.sent += 1
         if answer.status >= 300:
             self.tally.wrong(f"{kind}: HTTP {answer.status} {body[:200]!r}", error=True)
             raise OffPath
@@ -323,7 +330,7 @@ class Caller(Line):
 
 
 def drive(
-    base: str,
+    running: Running,
     line: type[Line],
     options: Options,
     *,
@@ -332,8 +339,12 @@ def drive(
     seconds: float = math.inf,
     rounds: int | None = None,
 ) -> Tally:
-    """`options.lines` lines against the server; what they saw in `seconds` after `warm_up`."""
-    return asyncio.run(_drive(base, line, options.lines, think, warm_up, seconds, rounds))
+    """`options.lines` lines against the server; what they saw in `seconds` after `warm_up`,
+    and the CPU the server spent meanwhile."""
+    cpu = running.cpu_seconds()
+    tally = asyncio.run(_drive(running.base, line, options.lines, think, warm_up, seconds, rounds))
+    tally.server_cpu = running.cpu_seconds() - cpu
+    return tally
 
 
 async def _drive(
@@ -387,24 +398,25 @@ class Measured:
 # --- a section per database ------------------------------------------------------------------
 
 
-def measure(section: Section, name: str, prefix: str, base: str, options: Options) -> None:
+def measure(section: Section, name: str, prefix: str, running: Running, options: Options) -> None:
     lines, think, health_seconds = options.lines, options.think, options.health_seconds
     paced = {"think": think, "warm_up": WARM_UP, "seconds": health_seconds}
     progress.log(f"{name}: /health, {lines} lines pausing ~{think:g} s")
-    before = drive(base, Prober, options, **paced)
+    before = drive(running, Prober, options, **paced)
     ramp = options.call_length
     progress.log(f"{name}: {lines} calls at once, {ramp:.0f} s ramp + {options.seconds:g} s")
-    tally = drive(base, Caller, options, think=think, warm_up=ramp, seconds=options.seconds)
+    tally = drive(running, Caller, options, think=think, warm_up=ramp, seconds=options.seconds)
     progress.log(f"{name}: /health again")
-    after = drive(base, Prober, options, **paced)
+    after = drive(running, Prober, options, **paced)
     health = Measured.of(before, ("health",), health_seconds)
     health += Measured.of(after, ("health",), health_seconds)
     report_paced(section, prefix, options, tally, health)
+    report_cpu(section, prefix, tally, [before, after])
 
     progress.log(f"{name}: flat out, a call on each of {lines} lines at once")
-    flat_calls = drive(base, Caller, options, think=0, warm_up=0, rounds=1)
+    flat_calls = drive(running, Caller, options, think=0, warm_up=0, rounds=1)
     progress.log(f"{name}: flat out, as many /health requests")
-    flat_health = drive(base, Prober, options, think=0, warm_up=0, rounds=WEBHOOKS_PER_CALL)
+    flat_health = drive(running, Prober, options, think=0, warm_up=0, rounds=WEBHOOKS_PER_CALL)
     report_flat(section, prefix, flat_calls, Measured.of(flat_health, ("health",)))
     for problem in dict.fromkeys([tally.problem, flat_calls.problem]):
         if problem:
@@ -459,6 +471,25 @@ def report_paced(
     section.targets[f"{prefix}_errors_max"] = 0
 
 
+def report_cpu(section: Section, prefix: str, calls: Tally, probes: list[Tally]) -> None:
+    """The server's CPU per request over the paced phases, ramps included: a steadier measure
+    of the work a webhook costs than latency on a shared machine."""
+    webhook_ms = 1000 * calls.server_cpu / calls.sent
+    health_ms = 1000 * sum(t.server_cpu for t in probes) / sum(t.sent for t in probes)
+    section.row(
+        "server CPU per request",
+        f"{webhook_ms:.1f} ms",
+        f"GET /health {health_ms:.2f} ms: {webhook_ms / health_ms:.1f}×, PIN checks included",
+    )
+    section.figures.update(
+        {
+            f"{prefix}_webhook_cpu_ms": webhook_ms,
+            f"{prefix}_health_cpu_ms": health_ms,
+            f"{prefix}_cpu_ratio": webhook_ms / health_ms,
+        }
+    )
+
+
 def figure_name(kind: str) -> str:
     return kind.replace(" ", "_").replace("-", "_")
 
@@ -496,13 +527,16 @@ def sqlite_section(options: Options) -> Section:
         url = f"sqlite:///{Path(folder) / 'hotline.db'}"
         progress.log(f"SQLite: migrating, {options.lines} customers")
         prepare(url, options.lines)
-        with server(url, Path(folder), settings=SERVER_SETTINGS) as base:
-            measure(section, "SQLite", "sqlite", base, options)
+        with server(url, Path(folder), settings=SERVER_SETTINGS) as running:
+            measure(section, "SQLite", "sqlite", running, options)
     return section
 
 
-def postgres_section(options: Options) -> Section:
-    section = Section("PostgreSQL, one server process")
+def postgres_section(options: Options, workers: int) -> Section:
+    """`workers` server processes (`walletdesk serve --workers`), as a deployment on
+    PostgreSQL runs one per core; SQLite's single writer gains nothing from a second."""
+    name = "PostgreSQL" + (f", {workers} server processes" if workers > 1 else "")
+    section = Section(name if workers > 1 else f"{name}, one server process")
     if not options.postgres:
         section.skipped = "--quick: SQLite only"
         return section
@@ -514,11 +548,13 @@ def postgres_section(options: Options) -> Section:
             progress.log(f"PostgreSQL part skipped: {section.skipped}")
             return section
         plain = url.render_as_string(hide_password=False)
-        progress.log(f"PostgreSQL: migrating, {options.lines} customers")
+        progress.log(f"{name}: migrating, {options.lines} customers")
         prepare(plain, options.lines)
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        base = stack.enter_context(server(plain, folder, settings=SERVER_SETTINGS))
-        measure(section, "PostgreSQL", "pg", base, options)
+        running = stack.enter_context(
+            server(plain, folder, settings=SERVER_SETTINGS, workers=workers)
+        )
+        measure(section, name, "pg" if workers == 1 else f"pg{workers}", running, options)
     return section
 
 
@@ -536,7 +572,12 @@ def main() -> int:
         options = Options(150, args.think * 0.15, 10, health_seconds=3, postgres=False)
     else:
         options = Options(1000, args.think, 45, health_seconds=10, postgres=True)
-    run("hotline", [lambda: sqlite_section(options), lambda: postgres_section(options)])
+    sections = [
+        lambda: sqlite_section(options),
+        lambda: postgres_section(options, workers=1),
+        lambda: postgres_section(options, workers=2),
+    ]
+    run("hotline", sections)
     return 0
 
 

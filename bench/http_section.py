@@ -7,6 +7,7 @@ a benchmark sending thousands of transfers a minute would rightly trip its veloc
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import socket
@@ -17,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -43,8 +45,8 @@ def http_section(seconds: float) -> Section:
         db = Database(url)
         people = make_people(db)
         progress.log(f"HTTP: {CLIENTS} client threads against a real server")
-        with server(url, Path(folder), rules) as base:
-            http_tps = drive(seconds, lambda rng, n: http_send(base, people, rng, n))
+        with server(url, Path(folder), rules) as running:
+            http_tps = drive(seconds, lambda rng, n: http_send(running.base, people, rng, n))
         progress.log(f"HTTP baseline: {CLIENTS} threads calling transfers.send directly")
         service_tps = drive(seconds, lambda rng, n: service_send(db, people, rng, n))
         right = books_right(db)
@@ -156,6 +158,30 @@ def books_right(db: Database) -> bool:
         return ledger.verify(session) == []
 
 
+@dataclass(frozen=True)
+class Running:
+    """A server process: its base URL, and the CPU it has used."""
+
+    base: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds of the process and its worker processes so far (Linux's
+        /proc; NaN elsewhere)."""
+        if not Path(f"/proc/{self.pid}/stat").exists():
+            return math.nan
+        ticks = sum(used for pid, parent, used in _processes() if self.pid in (pid, parent))
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> Iterator[tuple[int, int, int]]:
+    """(pid, parent pid, CPU ticks used) of every process still there."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError):  # a process that ended meanwhile
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after the command's name
+            yield int(stat.parent.name), int(fields[1]), int(fields[11]) + int(fields[12])
+
+
 @contextmanager
 def server(
     url: str,
@@ -164,9 +190,9 @@ def server(
     *,
     settings: Mapping[str, str] | None = None,
     workers: int = 1,
-) -> Iterator[str]:
+) -> Iterator[Running]:
     """A `walletdesk serve` process on `url`, files in `folder`; `settings` are more
-    WALLETDESK_* variables. Yields its base URL; stopped afterwards."""
+    WALLETDESK_* variables. Yields it running; stopped afterwards."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WALLETDESK_")}
     env.update(
@@ -189,7 +215,7 @@ def server(
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base, process)
-        yield base
+        yield Running(base, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
