@@ -122,13 +122,25 @@ def create_app(
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """On a single-process pilot, deliver notifications from inside the server."""
     worker = notify_worker.start_in_process(app.state.db, app.state.settings)
-    # What start-up made (modules, routes, the call flow) lives as long as the process: kept
-    # out of the cycle collector's way. Otherwise each full collection walks all of it while
-    # every request waits (over 100 ms under the hotline bench's load; about 10 ms frozen).
-    gc.freeze()
+    _freeze_start_up()
     yield
     if worker:
         worker.stop()
+
+
+def _freeze_start_up() -> None:
+    """What start-up made (modules, routes, the call flow) lives as long as the process: kept
+    out of the cycle collector's way. Otherwise each full collection walks all of it while
+    every request waits (over 100 ms under the hotline bench's load; about 10 ms frozen).
+    Once per process, after collecting start-up's own garbage, so none is frozen with it."""
+    global _frozen
+    if not _frozen:
+        gc.collect()
+        gc.freeze()
+        _frozen = True
+
+
+_frozen = False
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -2,10 +2,10 @@
 
 SQLite runs in WAL mode with synchronous=FULL and foreign keys on; every unit of work begins
 IMMEDIATE so that two writers never deadlock upgrading a read lock (SQLite's documented
-advice for concurrent writers). Within one process, units of work on SQLite also take turns on
-a lock of their own: SQLite makes a waiting writer poll, sleeping up to 100 ms between tries,
-so under load a few requests waited seconds while the lock stood free; a thread lock hands it
-over at once. Reads that need no lock (`Database.read_only`) begin DEFERRED and, in WAL mode,
+advice for concurrent writers). Within one process, those transactions also take turns on a
+lock of their own, taken at the first statement: SQLite makes a waiting writer poll, sleeping
+up to 100 ms between tries, so under load a few requests waited seconds while the lock stood
+free; a thread lock hands it over at once. Reads that need no lock (`Database.read_only`) begin DEFERRED and, in WAL mode,
 neither wait for writers nor hold them up. PostgreSQL runs at READ COMMITTED; the ledger takes
 row locks in account-id order.
 """
@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, Engine, MetaData, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -39,6 +39,8 @@ BigId = (
 
 
 READ_ONLY = "walletdesk_read_only"  # an execution option: this transaction writes nothing
+SQLITE_LOCK_WAIT_SECONDS = 60  # a writer waits this long for the lock (ours, then SQLite's)
+_TURNS = "walletdesk_writer_turns"  # Session.info: this process's SQLite writer lock, held
 
 
 class Base(DeclarativeBase):
@@ -54,7 +56,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_LOCK_WAIT_SECONDS * 1000}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -67,7 +69,7 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 60},
+            connect_args={"check_same_thread": False, "timeout": SQLITE_LOCK_WAIT_SECONDS},
             hide_parameters=True,  # error messages must not carry values (codes, names)
         )
         _configure_sqlite(engine)
@@ -118,25 +120,40 @@ class Database:
         self._readers = sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
         )
-        # Re-entrant: a unit of work opened inside another on one thread waits on SQLite's own
-        # lock, as it always did, rather than on this one.
-        self._writer: AbstractContextManager[Any] = (
-            threading.RLock() if is_sqlite(self.engine) else nullcontext()
-        )
+        if is_sqlite(self.engine):
+            # Re-entrant: a transaction begun inside another on one thread waits on SQLite's
+            # own lock, as it always did, rather than on this one.
+            self._writer = threading.RLock()
+            event.listen(self.sessions, "after_transaction_create", self._take_turn)
+            event.listen(self.sessions, "after_transaction_end", self._end_turn)
+
+    def _take_turn(self, session: Session, transaction: SessionTransaction) -> None:
+        """SQLite: a transaction waits for this process's writer lock when it begins, that is
+        at its first statement, so a unit of work that first calls out (a card gateway) holds
+        no one up meanwhile."""
+        if transaction.parent is not None:
+            return
+        if not self._writer.acquire(timeout=SQLITE_LOCK_WAIT_SECONDS):
+            raise TimeoutError(f"the database stayed locked for {SQLITE_LOCK_WAIT_SECONDS} s")
+        session.info[_TURNS] = session.info.get(_TURNS, 0) + 1
+
+    def _end_turn(self, session: Session, transaction: SessionTransaction) -> None:
+        if transaction.parent is None and session.info.get(_TURNS):
+            session.info[_TURNS] -= 1
+            self._writer.release()
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
         """Commit when the block ends normally, roll back on any exception."""
-        with self._writer:
-            session = self.sessions()
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-            finally:
-                session.close()
+        session = self.sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
 
     @contextmanager
     def read_only(self) -> Iterator[Session]:

@@ -62,3 +62,27 @@ def test_units_of_work_on_many_threads_all_commit(db: Database) -> None:
     assert errors == []
     with db.unit_of_work() as session:
         assert len(session.scalars(select(Customer)).all()) == 30
+
+
+def test_a_unit_of_work_holds_no_one_up_before_its_first_statement(db: Database) -> None:
+    """A top-up calls the card gateway before it touches the database: meanwhile other writers
+    go on (on SQLite the writer lock is taken at the first statement, not when the block opens)."""
+    opened, written = threading.Event(), threading.Event()
+    others_went_on: list[bool] = []
+
+    def call_out_first() -> None:
+        with db.unit_of_work() as session:
+            opened.set()
+            others_went_on.append(written.wait(WAIT))  # the gateway answering, slowly
+            customers.create_customer(session, "充值", phone="+8613700000004")
+
+    calling = threading.Thread(target=call_out_first)
+    calling.start()
+    assert opened.wait(WAIT)
+    with db.unit_of_work() as session:
+        customers.create_customer(session, "同时", phone="+8613700000005")
+    written.set()
+    calling.join()
+    assert others_went_on == [True]
+    with db.unit_of_work() as session:
+        assert len(session.scalars(select(Customer)).all()) == 2
