@@ -125,20 +125,20 @@ def test_a_customer_and_an_agent_chat_through_the_server(
 
         agent.send(
             json.dumps(
-                {"type": "message", "chat_id": waiting["chat_id"], "text": "请稍等,我查一下。"}
+                {"type": "message", "chat_id": waiting["chat_id"], "text": "请稍等，我查一下。"}
             )
         )
         reply = until(customer, "message")
         while reply["from"] != "agent":
             reply = until(customer, "message")
-        assert reply["text"] == "请稍等,我查一下。"
+        assert reply["text"] == "请稍等，我查一下。"
 
         agent.send(
             json.dumps(
                 {
                     "type": "end",
                     "chat_id": waiting["chat_id"],
-                    "summary": "充值已到账,银行处理延迟约十分钟。",
+                    "summary": "充值已到账，银行处理延迟约十分钟。",
                 }
             )
         )

@@ -185,7 +185,7 @@ def test_the_desk_sees_notes_sla_and_suggested_articles_the_customer_does_not(
     client: TestClient, zhang: Person, agent: Member
 ) -> None:
     number = contact_support(
-        client, zhang, subject="付款失败", message="在幸运咖啡付款失败,余额不足吗?"
+        client, zhang, subject="付款失败", message="在幸运咖啡付款失败，余额不足吗？"
     )["number"]
     ok(post(client, f"/v1/desk/cases/{number}/notes", agent, {"body": "网关日志显示余额不足"}))
     desk = ok(

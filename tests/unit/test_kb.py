@@ -11,7 +11,7 @@ from walletdesk.support.kb import Document, build_index, search, snippet, tokeni
 
 def test_chinese_is_cut_into_words_without_particles() -> None:
     assert tokenize("忘记密码怎么办") == ["忘记", "密码", "怎么办"]
-    assert tokenize("不认识的扣款!") == ["不", "认识", "扣款"]
+    assert tokenize("不认识的扣款！") == ["不", "认识", "扣款"]
 
 
 def test_english_is_lower_cased_words_without_punctuation_or_stop_words() -> None:
@@ -84,7 +84,7 @@ def test_an_unknown_article_is_a_404_in_both_languages() -> None:
 
 
 def test_agents_get_suggestions_from_a_case_description() -> None:
-    text = "客户说昨晚有一笔 268 元的扣款不是他本人消费的,想申诉,担心账户被盗。"
+    text = "客户说昨晚有一笔 268 元的扣款不是他本人消费的，想申诉，担心账户被盗。"
     slugs = [h.slug for h in kb_service.suggest_for(text, "zh-CN")]
     assert slugs[0] == "unrecognised-charge" and len(slugs) <= 3
 

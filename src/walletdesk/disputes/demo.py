@@ -37,7 +37,7 @@ def seed_demo(session: Session, customer_ids: Mapping[str, int]) -> Dispute | No
         customer_id,
         payment.number,
         DisputeReason.AMOUNT_WRONG,
-        "点了两杯拿铁,只做了一杯。一杯 19 元,商家只退了 10 元,还差 9 元。",
+        "点了两杯拿铁，只做了一杯。一杯 19 元，商家只退了 10 元，还差 9 元。",
         STILL_OWED,
         actor=f"customer:{customer_id}",
     )

@@ -15,26 +15,26 @@ define(
     422,
     en="Only your own completed payments to merchants can be disputed. For money sent to "
     "another person, call the hotline: we will help you report it.",
-    zh="只能对您本人已成功的商户付款提出争议。转账给他人的款项请致电客服热线,我们会协助您处理。",
+    zh="只能对您本人已成功的商户付款提出争议。转账给他人的款项请致电客服热线，我们会协助您处理。",
 )
 define(
     "dispute_window_closed",
     422,
     en="Payments can be disputed for {days} days; this one was made on {paid_on}.",
-    zh="付款后 {days} 天内可以提出争议,该笔付款发生于 {paid_on},已超过期限。",
+    zh="付款后 {days} 天内可以提出争议，该笔付款发生于 {paid_on}，已超过期限。",
 )
 define(
     "already_disputed",
     409,
     en="This payment is already disputed (dispute {dispute_id}); each payment can be "
     "disputed once.",
-    zh="该笔付款已有争议(争议 {dispute_id}),每笔付款只能提出一次争议。",
+    zh="该笔付款已有争议（争议 {dispute_id}），每笔付款只能提出一次争议。",
 )
 define(
     "nothing_to_dispute",
     422,
     en="This payment was already refunded in full: there is nothing left to dispute.",
-    zh="该笔付款已全额退款,无可争议的金额。",
+    zh="该笔付款已全额退款，无可争议的金额。",
 )
 define(
     "dispute_amount_too_large",
@@ -47,7 +47,7 @@ define(
     "dispute_closed",
     409,
     en="This dispute is {status}: it can no longer be changed.",
-    zh="该争议状态为“{status}”,已无法更改。",
+    zh="该争议状态为“{status}”，已无法更改。",
 )
 define(
     "dispute_action_not_allowed",
@@ -60,7 +60,7 @@ define(
     409,
     en="The deadline to contest this dispute passed at {respond_by}; it is now reviewed "
     "without your answer. You can still accept it.",
-    zh="对该争议提出异议的截止时间 {respond_by} 已过,平台将直接审理;您仍可接受该争议。",
+    zh="对该争议提出异议的截止时间 {respond_by} 已过，平台将直接审理；您仍可接受该争议。",
 )
 define(
     "provisional_credit_exists",
@@ -79,7 +79,7 @@ define(
     409,
     en="{disputed} {currency} of this payment is under dispute; at most {refundable} "
     "{currency} can be refunded until the dispute is decided.",
-    zh="该笔付款中有 {disputed} {currency} 正处于争议中,争议处理完毕前最多可退 "
+    zh="该笔付款中有 {disputed} {currency} 正处于争议中，争议处理完毕前最多可退 "
     "{refundable} {currency}。",
 )
 define(
@@ -87,7 +87,7 @@ define(
     409,
     en="Freezing the account is offered for unrecognised charges only; to freeze it anyway, "
     "use account freeze.",
-    zh="仅未授权交易的争议提供冻结账户服务;如仍需冻结,请使用“冻结账户”功能。",
+    zh="仅未授权交易的争议提供冻结账户服务；如仍需冻结，请使用“冻结账户”功能。",
 )
 define(
     "evidence_too_large",

@@ -20,7 +20,7 @@ define(
     "queue_offer_gone",
     409,
     en="This call is no longer offered to you: the offer lapsed or the caller hung up.",
-    zh="该来电已不再分配给您:分配已超时或来电者已挂断。",
+    zh="该来电已不再分配给您：分配已超时或来电者已挂断。",
 )
 define(
     "queue_call_not_yours",
@@ -32,7 +32,7 @@ define(
     "queue_call_not_connected",
     409,
     en="This call is not connected: it has ended or not been accepted.",
-    zh="该来电未接通:已结束或尚未接听。",
+    zh="该来电未接通：已结束或尚未接听。",
 )
 define(
     "queue_call_not_waiting",
@@ -44,7 +44,7 @@ define(
     "presence_on_call",
     409,
     en="Finish the current call first (end it, then end wrap-up).",
-    zh="请先结束当前通话(挂断后结束整理)。",
+    zh="请先结束当前通话（挂断后结束整理）。",
 )
 define(
     "presence_not_in_wrap_up",
@@ -56,5 +56,5 @@ define(
     "transfer_target_required",
     422,
     en="Transfer to a queue or to a supervisor: give exactly one.",
-    zh="请指定转接目标:队列或主管,二选一。",
+    zh="请指定转接目标：队列或主管，二选一。",
 )

@@ -20,5 +20,5 @@ define(
     "call_unreachable",
     502,
     en="The hotline at {url} did not answer: {reason}.",
-    zh="热线 {url} 没有响应:{reason}。",
+    zh="热线 {url} 没有响应：{reason}。",
 )

@@ -538,7 +538,7 @@ _RESET_PAGE = """<!doctype html>
 <h1>重设密码 · Reset your password</h1>
 <form id="reset"><label>新密码 New password
 <input type="password" name="new_password" autocomplete="new-password" minlength="8" required></label>
-<label>验证器代码(如已启用)Authenticator code (if on)
+<label>验证器代码（如已启用）Authenticator code (if on)
 <input type="text" name="second_factor" inputmode="numeric" autocomplete="one-time-code"></label>
 <button type="submit">确认 Confirm</button></form>
 <p id="result" role="status"></p>

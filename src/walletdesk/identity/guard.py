@@ -31,20 +31,20 @@ define(
     "risk_declined",
     403,
     en="We stopped this for your safety. Call us if it was you.",
-    zh="为保护您的资金安全,我们拦截了此操作。如确为本人操作,请致电客服。",
+    zh="为保护您的资金安全，我们拦截了此操作。如确为本人操作，请致电客服。",
 )
 define(
     "held_for_review",
     403,
     en="We paused this for a security review; we will contact you. You can also call us.",
-    zh="此操作已暂停,等待安全审核;我们会联系您,您也可以致电客服。",
+    zh="此操作已暂停，等待安全审核；我们会联系您，您也可以致电客服。",
 )
 define(
     "held_after_contact_change",
     403,
     en="Your phone number or email changed recently, so large payments are held until {until} "
     "to protect you from someone who took over your number. Smaller amounts work as usual.",
-    zh="您的手机号或邮箱近期已变更,为防止他人冒用,大额付款将暂停至 {until}。小额付款不受影响。",
+    zh="您的手机号或邮箱近期已变更，为防止他人冒用，大额付款将暂停至 {until}。小额付款不受影响。",
 )
 
 # Where money can leave for someone else: what a person who took over a number would use.

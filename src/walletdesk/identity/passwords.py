@@ -32,20 +32,20 @@ define(
     "password_too_short",
     422,
     en="Use at least 8 characters; a few words make a strong, memorable passphrase.",
-    zh="密码至少 8 个字符;几个词组成的短语既安全又好记。",
+    zh="密码至少 8 个字符；几个词组成的短语既安全又好记。",
 )
 define("password_too_long", 422, en="Use at most 256 characters.", zh="密码最多 256 个字符。")
 define(
     "password_too_common",
     422,
     en="That password is too common or too easy to guess; choose another.",
-    zh="该密码过于常见或容易被猜到,请换一个。",
+    zh="该密码过于常见或容易被猜到，请换一个。",
 )
 define(
     "pin_invalid",
     422,
     en="The payment PIN is 6 digits, and not an easy one like 123456 or 111111.",
-    zh="支付密码为 6 位数字,且不能是 123456、111111 这类简单组合。",
+    zh="支付密码为 6 位数字，且不能是 123456、111111 这类简单组合。",
 )
 
 

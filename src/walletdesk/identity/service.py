@@ -56,26 +56,26 @@ define(
     "invalid_credentials",
     401,
     en="That login and password do not match an account, or the account is resting after failed attempts.",
-    zh="账号或密码不正确,或账户因多次失败正在暂时保护中。",
+    zh="账号或密码不正确，或账户因多次失败正在暂时保护中。",
 )
 define("code_invalid", 422, en="That code is wrong or has expired.", zh="验证码错误或已过期。")
 define(
     "verification_required",
     403,
     en="Confirm it's you: enter the code we sent (or your authenticator's), then retry the same request.",
-    zh="请验证身份:输入我们发送的验证码(或身份验证器中的验证码)后,用同一请求重试。",
+    zh="请验证身份：输入我们发送的验证码（或身份验证器中的验证码）后，用同一请求重试。",
 )
 define(
     "device_not_verified",
     403,
     en="This device is new: confirm it with the code we sent before paying.",
-    zh="这是新设备:付款前请先输入我们发送的验证码确认设备。",
+    zh="这是新设备：付款前请先输入我们发送的验证码确认设备。",
 )
 define(
     "contact_not_verified",
     403,
     en="Verify your phone number or email before moving money.",
-    zh="请先验证手机号或邮箱,才能进行资金操作。",
+    zh="请先验证手机号或邮箱，才能进行资金操作。",
 )
 define("pin_required", 403, en="Enter your 6-digit payment PIN.", zh="请输入 6 位支付密码。")
 define("pin_not_set", 403, en="Set a payment PIN first.", zh="请先设置支付密码。")
@@ -84,14 +84,14 @@ define(
     "pin_locked",
     423,
     en="Too many wrong PINs: payments are paused for {minutes} minutes. Reset the PIN if you forgot it.",
-    zh="支付密码错误次数过多,付款功能暂停 {minutes} 分钟。如忘记密码请重置。",
+    zh="支付密码错误次数过多，付款功能暂停 {minutes} 分钟。如忘记密码请重置。",
 )
 define("challenge_not_found", 404, en="No such verification.", zh="没有找到该验证。")
 define(
     "second_factor_required",
     403,
     en="This account uses an authenticator app: give its current code (or a recovery code).",
-    zh="该账户已启用身份验证器,请提供当前验证码(或恢复码)。",
+    zh="该账户已启用身份验证器，请提供当前验证码（或恢复码）。",
 )
 define(
     "totp_not_enrolled",
@@ -115,13 +115,13 @@ define(
     "pin_change_needs_proof",
     403,
     en="To change the PIN, give the current PIN — or your password if you forgot it.",
-    zh="修改支付密码需要提供当前支付密码;如已忘记,请提供登录密码。",
+    zh="修改支付密码需要提供当前支付密码；如已忘记，请提供登录密码。",
 )
 define(
     "session_invalid",
     401,
     en="Your session has ended; sign in again.",
-    zh="会话已失效,请重新登录。",
+    zh="会话已失效，请重新登录。",
 )
 
 # Who asked for a reset the customer asked for themselves (the audit log's actor).
@@ -436,7 +436,7 @@ define(
     409,
     en="A password reset and a phone or email change are not done on the customer's behalf "
     "within {days} days of each other, nor while a change waits for approval.",
-    zh="代客户发送密码重置与更换手机号或邮箱,两者须间隔 {days} 天,且变更待审批期间不可重置。",
+    zh="代客户发送密码重置与更换手机号或邮箱，两者须间隔 {days} 天，且变更待审批期间不可重置。",
 )
 
 

@@ -67,14 +67,14 @@ define(
     "unauthorized",
     401,
     en="Sign in first: send a valid bearer token.",
-    zh="请先登录:需要有效的访问令牌。",
+    zh="请先登录：需要有效的访问令牌。",
 )
 define("forbidden", 403, en="You may not do this.", zh="您无权执行此操作。")
 define(
     "invalid_amount",
     422,
     en="'{amount}' is not an amount: write it as digits, like 12.50.",
-    zh="“{amount}”不是有效金额,请写成数字,例如 12.50。",
+    zh="“{amount}”不是有效金额，请写成数字，例如 12.50。",
 )
 define(
     "too_many_decimals",
@@ -112,11 +112,11 @@ define(
     "idempotency_key_in_use",
     409,
     en="A request with this Idempotency-Key is still being processed; retry shortly.",
-    zh="使用该 Idempotency-Key 的请求仍在处理中,请稍后重试。",
+    zh="使用该 Idempotency-Key 的请求仍在处理中，请稍后重试。",
 )
 define(
     "internal_error",
     500,
     en="Something went wrong on our side. Nothing was changed; please retry.",
-    zh="系统出现问题,未做任何更改,请重试。",
+    zh="系统出现问题，未做任何更改，请重试。",
 )

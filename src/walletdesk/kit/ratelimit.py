@@ -37,7 +37,7 @@ define(
     "rate_limited",
     429,
     en="Too many attempts. Try again in {retry_after} seconds.",
-    zh="尝试次数过多,请在 {retry_after} 秒后重试。",
+    zh="尝试次数过多，请在 {retry_after} 秒后重试。",
 )
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

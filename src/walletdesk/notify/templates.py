@@ -67,8 +67,8 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
         zh=Text(
             "walletdesk 验证码",
-            "您正在{purpose},验证码 {code},{minutes} 分钟内有效,仅可使用一次。"
-            "walletdesk 工作人员绝不会向您索要验证码,请勿告诉任何人。",
+            "您正在{purpose}，验证码 {code}，{minutes} 分钟内有效，仅可使用一次。"
+            "walletdesk 工作人员绝不会向您索要验证码，请勿告诉任何人。",
         ),
     ),
     Template(
@@ -83,9 +83,9 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
         zh=Text(
             "walletdesk 客服身份验证码",
-            "您正在联系 walletdesk 客服。如果是您本人刚刚致电或留言,请{purpose}:"
-            "将验证码 {code} 告诉客服({minutes} 分钟内有效,仅可使用一次)。"
-            "如果您没有联系我们,请勿告诉任何人,并致电客服。",
+            "您正在联系 walletdesk 客服。如果是您本人刚刚致电或留言，请{purpose}："
+            "将验证码 {code} 告诉客服（{minutes} 分钟内有效，仅可使用一次）。"
+            "如果您没有联系我们，请勿告诉任何人，并致电客服。",
         ),
     ),
     Template(
@@ -102,8 +102,8 @@ _TEMPLATES: tuple[Template, ...] = (
         zh=Text(
             "重置您的 walletdesk 登录密码",
             "我们收到了重置您 walletdesk 账户登录密码的请求。请在 {minutes} 分钟内打开以下链接"
-            "设置新密码:\n\n{link}\n\n该链接只能使用一次。如非本人操作,请忽略本邮件,"
-            "您的密码不会改变;如多次收到,请致电 {hotline}。",
+            "设置新密码：\n\n{link}\n\n该链接只能使用一次。如非本人操作，请忽略本邮件，"
+            "您的密码不会改变；如多次收到，请致电 {hotline}。",
         ),
     ),
     Template(
@@ -118,8 +118,8 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
         zh=Text(
             "walletdesk 密码重置验证码",
-            "您正在重置 walletdesk 登录密码,验证码 {code},{minutes} 分钟内有效。"
-            "请勿将验证码告诉任何人,包括自称我们工作人员的人。如非本人操作,请忽略。",
+            "您正在重置 walletdesk 登录密码，验证码 {code}，{minutes} 分钟内有效。"
+            "请勿将验证码告诉任何人，包括自称我们工作人员的人。如非本人操作，请忽略。",
         ),
     ),
     Template(
@@ -134,8 +134,8 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
         zh=Text(
             "您的 walletdesk 账户在新设备上登录",
-            "您的 walletdesk 账户于 {when} 在新设备“{device}”上登录。如是本人操作,无需处理;"
-            "如非本人操作,请立即在 App 中冻结账户并致电 {hotline}。",
+            "您的 walletdesk 账户于 {when} 在新设备“{device}”上登录。如是本人操作，无需处理；"
+            "如非本人操作，请立即在 App 中冻结账户并致电 {hotline}。",
         ),
     ),
     Template(
@@ -149,8 +149,8 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
         zh=Text(
             "您的 walletdesk 登录密码已修改",
-            "您 walletdesk 账户的登录密码刚刚已修改,其他设备上的登录已全部退出。"
-            "如非本人操作,请立即致电 {hotline}。",
+            "您 walletdesk 账户的登录密码刚刚已修改，其他设备上的登录已全部退出。"
+            "如非本人操作，请立即致电 {hotline}。",
         ),
     ),
     Template(
@@ -164,7 +164,7 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
         zh=Text(
             "您的 walletdesk 支付密码已修改",
-            "您 walletdesk 账户的支付密码刚刚已修改。如非本人操作,请在 App 中冻结账户并致电 {hotline}。",
+            "您 walletdesk 账户的支付密码刚刚已修改。如非本人操作，请在 App 中冻结账户并致电 {hotline}。",
         ),
     ),
     Template(
@@ -178,8 +178,8 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
         zh=Text(
             "您的 walletdesk {what}已变更",
-            "您 walletdesk 账户绑定的{what}刚刚已变更,今后的安全通知将发送到新的{what}。"
-            "如非本人操作,请立即致电 {hotline}。",
+            "您 walletdesk 账户绑定的{what}刚刚已变更，今后的安全通知将发送到新的{what}。"
+            "如非本人操作，请立即致电 {hotline}。",
         ),
     ),
     Template(
@@ -194,8 +194,8 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
         zh=Text(
             "您的 walletdesk 账户已绑定身份验证器",
-            "您的 walletdesk 账户刚刚绑定了身份验证器,今后敏感操作将使用其验证码确认。"
-            "如非本人操作,请立即在 App 中冻结账户并致电 {hotline}。",
+            "您的 walletdesk 账户刚刚绑定了身份验证器，今后敏感操作将使用其验证码确认。"
+            "如非本人操作，请立即在 App 中冻结账户并致电 {hotline}。",
         ),
     ),
     Template(
@@ -210,8 +210,8 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
         zh=Text(
             "您的 walletdesk 账户已被锁定",
-            "为保护您的资金安全,我们已锁定您的 walletdesk 账户,原因:{reason}。"
-            "锁定期间资金无法转出。请致电客服热线 {hotline},核实身份后我们会协助您恢复使用。",
+            "为保护您的资金安全，我们已锁定您的 walletdesk 账户，原因：{reason}。"
+            "锁定期间资金无法转出。请致电客服热线 {hotline}，核实身份后我们会协助您恢复使用。",
         ),
     ),
     Template(
@@ -225,7 +225,7 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
         zh=Text(
             "您的 walletdesk 账户已冻结",
-            "您的 walletdesk 账户已冻结,解冻前资金无法转出。如非本人申请或需要帮助,请致电 {hotline}。",
+            "您的 walletdesk 账户已冻结，解冻前资金无法转出。如非本人申请或需要帮助，请致电 {hotline}。",
         ),
     ),
     Template(
@@ -239,7 +239,7 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
         zh=Text(
             "您的 walletdesk 账户已解冻",
-            "您的 walletdesk 账户已解冻,可正常使用。如非本人操作,请在 App 中重新冻结并致电 {hotline}。",
+            "您的 walletdesk 账户已解冻，可正常使用。如非本人操作，请在 App 中重新冻结并致电 {hotline}。",
         ),
     ),
     Template(
@@ -254,7 +254,7 @@ _TEMPLATES: tuple[Template, ...] = (
         zh=Text(
             "您的 walletdesk 账户有一笔大额支出",
             "您的 walletdesk 账户刚刚向{counterparty}支付了 {amount}。"
-            "如非本人操作,请立即在 App 中冻结账户并致电 {hotline}。",
+            "如非本人操作，请立即在 App 中冻结账户并致电 {hotline}。",
         ),
     ),
     Template(
@@ -268,7 +268,7 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
         zh=Text(
             "一笔 {amount} 的付款已暂停",
-            "为保障资金安全,您 walletdesk 账户的一笔 {amount} 付款已暂停处理,需要与您本人确认。"
+            "为保障资金安全，您 walletdesk 账户的一笔 {amount} 付款已暂停处理，需要与您本人确认。"
             "请致电 {hotline}。",
         ),
     ),
@@ -284,8 +284,8 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
         zh=Text(
             "有人尝试使用您的信息注册",
-            "刚刚有人尝试使用您的手机号或邮箱注册新的 walletdesk 账户,但它们已绑定您的账户,"
-            "我们未做任何更改。如是本人,请直接登录;忘记密码可以重置。",
+            "刚刚有人尝试使用您的手机号或邮箱注册新的 walletdesk 账户，但它们已绑定您的账户，"
+            "我们未做任何更改。如是本人，请直接登录；忘记密码可以重置。",
         ),
     ),
     Template(
@@ -300,8 +300,8 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
         zh=Text(
             "电话自助服务因支付密码多次错误已锁定",
-            "有人致电客服热线时多次输错您的支付密码,电话自助服务已暂时锁定;您的账户和付款不受影响。"
-            "如非本人操作,请在 App 中修改支付密码并致电 {hotline}。",
+            "有人致电客服热线时多次输错您的支付密码，电话自助服务已暂时锁定；您的账户和付款不受影响。"
+            "如非本人操作，请在 App 中修改支付密码并致电 {hotline}。",
         ),
     ),
     Template(
@@ -316,8 +316,8 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
         zh=Text(
             "有人多次答错您账户的信息",
-            "有人在联系客服时多次说错您最近付款的金额,今天我们不再接受此项核实。如非本人操作,"
-            "您的账户仍然安全,但请致电 {hotline}。",
+            "有人在联系客服时多次说错您最近付款的金额，今天我们不再接受此项核实。如非本人操作，"
+            "您的账户仍然安全，但请致电 {hotline}。",
         ),
     ),
     Template(
@@ -330,7 +330,7 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
         zh=Text(
             "回拨未能接通",
-            "我们已尝试回拨您 {attempts} 次,但未能接通。请致电 {hotline} 或在 App 中回复,"
+            "我们已尝试回拨您 {attempts} 次，但未能接通。请致电 {hotline} 或在 App 中回复，"
             "我们会继续为您处理。",
         ),
     ),
@@ -345,10 +345,10 @@ _TEMPLATES: tuple[Template, ...] = (
             "will carry on from here.",
         ),
         zh=Text(
-            "您的 walletdesk 服务记录(工单号 {case_number})",
-            "感谢您联系 walletdesk,以下是本次服务记录。\n\n工单号:{case_number}\n"
-            "处理情况:{summary}\n后续安排:{next_steps}\n\n"
-            "如就此事再次来电,请输入工单号,我们会接着为您处理。",
+            "您的 walletdesk 服务记录（工单号 {case_number}）",
+            "感谢您联系 walletdesk，以下是本次服务记录。\n\n工单号：{case_number}\n"
+            "处理情况：{summary}\n后续安排：{next_steps}\n\n"
+            "如就此事再次来电，请输入工单号，我们会接着为您处理。",
         ),
     ),
     Template(
@@ -362,10 +362,10 @@ _TEMPLATES: tuple[Template, ...] = (
             "{case_number}",
         ),
         zh=Text(
-            "我们已收到您的争议申请(工单号 {case_number})",
+            "我们已收到您的争议申请（工单号 {case_number}）",
             "我们已收到您对支付给{merchant}的 {amount}(交易编号 {transaction_number})提出的争议。"
-            "{merchant}须在 {when} 前答复,逾期未答复的由我们直接审理。每一步进展都会通知您。"
-            "\n\n工单号:{case_number}",
+            "{merchant}须在 {when} 前答复，逾期未答复的由我们直接审理。每一步进展都会通知您。"
+            "\n\n工单号：{case_number}",
         ),
     ),
     Template(
@@ -379,8 +379,8 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
         zh=Text(
             "已为您预留 {amount}(工单号 {case_number})",
-            "在处理您的争议(工单号 {case_number})期间,我们已为您预留 {amount},在钱包中显示为"
-            "待入账金额;如争议裁定对您有利,商户退款到账后即可使用。",
+            "在处理您的争议（工单号 {case_number}）期间，我们已为您预留 {amount}，在钱包中显示为"
+            "待入账金额；如争议裁定对您有利，商户退款到账后即可使用。",
         ),
     ),
     Template(
@@ -392,8 +392,8 @@ _TEMPLATES: tuple[Template, ...] = (
             "being reviewed by our team. We will tell you the outcome.",
         ),
         zh=Text(
-            "您的争议正在审理中(工单号 {case_number})",
-            "您对交易 {transaction_number} 提出的争议(工单号 {case_number})已进入平台审理,"
+            "您的争议正在审理中（工单号 {case_number}）",
+            "您对交易 {transaction_number} 提出的争议（工单号 {case_number}）已进入平台审理，"
             "我们会将结果通知您。",
         ),
     ),
@@ -406,8 +406,8 @@ _TEMPLATES: tuple[Template, ...] = (
             "refunded {amount} to your wallet.",
         ),
         zh=Text(
-            "您的争议已裁定对您有利(工单号 {case_number})",
-            "您的争议(工单号 {case_number})已裁定对您有利:{merchant}已将 {amount} 退回您的钱包。",
+            "您的争议已裁定对您有利（工单号 {case_number}）",
+            "您的争议（工单号 {case_number}）已裁定对您有利：{merchant}已将 {amount} 退回您的钱包。",
         ),
     ),
     Template(
@@ -420,9 +420,9 @@ _TEMPLATES: tuple[Template, ...] = (
             "disagree, call us on {hotline} with your case number.",
         ),
         zh=Text(
-            "您的争议处理结果(工单号 {case_number})",
-            "我们审理了您的争议(工单号 {case_number}),未能支持您的请求,原因:{outcome}。"
-            "为您预留的款项已释放。如有异议,请凭工单号致电 {hotline}。",
+            "您的争议处理结果（工单号 {case_number}）",
+            "我们审理了您的争议（工单号 {case_number}），未能支持您的请求，原因：{outcome}。"
+            "为您预留的款项已释放。如有异议，请凭工单号致电 {hotline}。",
         ),
     ),
     Template(
@@ -435,9 +435,9 @@ _TEMPLATES: tuple[Template, ...] = (
             "do this, call us on {hotline}.",
         ),
         zh=Text(
-            "您已撤回争议(工单号 {case_number})",
-            "您已撤回对交易 {transaction_number} 提出的争议(工单号 {case_number}),"
-            "为您预留的款项已释放。如非本人操作,请致电 {hotline}。",
+            "您已撤回争议（工单号 {case_number}）",
+            "您已撤回对交易 {transaction_number} 提出的争议（工单号 {case_number}），"
+            "为您预留的款项已释放。如非本人操作，请致电 {hotline}。",
         ),
     ),
     Template(
@@ -451,7 +451,7 @@ _TEMPLATES: tuple[Template, ...] = (
         zh=Text(
             "[工单 {case_number}] {subject}",
             "您的工单 {case_number} 有新的回复:\n\n{reply}\n\n"
-            "您可以在 App 的“客服 - 我的工单”中回复,或直接回复本邮件(请保留标题中的工单号)。",
+            "您可以在 App 的“客服 - 我的工单”中回复，或直接回复本邮件（请保留标题中的工单号）。",
         ),
     ),
     Template(
@@ -465,10 +465,10 @@ _TEMPLATES: tuple[Template, ...] = (
             "it up again.",
         ),
         zh=Text(
-            "[工单 {case_number}] 已处理完成,请为我们的服务评分",
+            "[工单 {case_number}] 已处理完成，请为我们的服务评分",
             "您的工单 {case_number} 已处理完成。请在 App 的“客服 - 我的工单”中为本次服务评分"
             "(1 分最差,5 分最好),欢迎留下意见帮助我们改进。\n\n"
-            "如问题仍未解决,可在该工单中申请重新处理,我们会继续跟进。",
+            "如问题仍未解决，可在该工单中申请重新处理，我们会继续跟进。",
         ),
     ),
     Template(
@@ -482,8 +482,8 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
         zh=Text(
             "[工单 {case_number}] 您的投诉已受理",
-            "您对工单 {original_number} 的投诉已受理,投诉工单号 {case_number},原工单的全部"
-            "记录已附上。主管将进行复核,并在 {when} 前答复您。致电 {hotline} 时请提供工单号 "
+            "您对工单 {original_number} 的投诉已受理，投诉工单号 {case_number}，原工单的全部"
+            "记录已附上。主管将进行复核，并在 {when} 前答复您。致电 {hotline} 时请提供工单号 "
             "{case_number}。",
         ),
     ),
@@ -498,7 +498,7 @@ _TEMPLATES: tuple[Template, ...] = (
         ),
         zh=Text(
             "walletdesk 客服已处理您的账户",
-            "在您联系 walletdesk 客服期间,客服人员{done}。如您未曾联系我们,请立即致电 {hotline}。",
+            "在您联系 walletdesk 客服期间，客服人员{done}。如您未曾联系我们，请立即致电 {hotline}。",
         ),
     ),
     Template(
@@ -512,10 +512,10 @@ _TEMPLATES: tuple[Template, ...] = (
             "password, payment PIN or verification codes: do not send them to anyone.",
         ),
         zh=Text(
-            "[工单 {case_number}] 我们已收到您的邮件:{subject}",
-            "感谢您联系 walletdesk。我们已为您的邮件创建工单 {case_number},客服会回复到此邮箱。"
-            "\n\n如需补充,请直接回复本邮件,并保留主题中的 [工单 {case_number}]。"
-            "我们绝不会索要您的登录密码、支付密码或验证码,请勿告诉任何人。",
+            "[工单 {case_number}] 我们已收到您的邮件：{subject}",
+            "感谢您联系 walletdesk。我们已为您的邮件创建工单 {case_number}，客服会回复到此邮箱。"
+            "\n\n如需补充，请直接回复本邮件，并保留主题中的 [工单 {case_number}]。"
+            "我们绝不会索要您的登录密码、支付密码或验证码，请勿告诉任何人。",
         ),
     ),
 )

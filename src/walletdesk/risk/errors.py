@@ -20,5 +20,5 @@ define(
     "risk_resolution_required",
     422,
     en="Say who resolved the alert and how (at most {max_length} characters).",
-    zh="请填写处理人和处理结果(最多 {max_length} 个字符)。",
+    zh="请填写处理人和处理结果（最多 {max_length} 个字符）。",
 )

@@ -18,16 +18,16 @@ _OUTCOME = {
     ALLOW: ("Nothing unusual was found.", "未发现异常。"),
     CHALLENGE: (
         "For your safety we need to confirm it is you before going ahead.",
-        "为保障账户安全,继续之前需要再次确认是您本人操作。",
+        "为保障账户安全，继续之前需要再次确认是您本人操作。",
     ),
     HOLD: (
         "We have paused this for a short review by our team; call us if it is urgent.",
-        "此操作已暂停,等待我们的团队审核;如有急事请致电我们。",
+        "此操作已暂停，等待我们的团队审核；如有急事请致电我们。",
     ),
-    DECLINE: ("We declined this to protect your account.", "为保护您的账户,此操作已被拒绝。"),
+    DECLINE: ("We declined this to protect your account.", "为保护您的账户，此操作已被拒绝。"),
     LOCK: (
         "We have locked your account to protect it; please call us to unlock it.",
-        "为保护您的账户,我们已将其锁定;请致电我们解锁。",
+        "为保护您的账户，我们已将其锁定；请致电我们解锁。",
     ),
 }
 
@@ -81,7 +81,7 @@ def explain(action: str, hits: Sequence[RuleHit], language: str) -> str:
         return choose(
             language,
             en=f"Allowed; noted: {'; '.join(reasons)}.",
-            zh=f"已放行;记录到:{';'.join(reasons)}。",
+            zh=f"已放行；记录到：{'；'.join(reasons)}。",
         )
     outcome = choose(language, en=_OUTCOME[action][0], zh=_OUTCOME[action][1])
     if not reasons:
@@ -89,7 +89,7 @@ def explain(action: str, hits: Sequence[RuleHit], language: str) -> str:
     return choose(
         language,
         en=f"{outcome} Why: {'; '.join(reasons)}.",
-        zh=f"{outcome}原因:{';'.join(reasons)}。",
+        zh=f"{outcome}原因：{'；'.join(reasons)}。",
     )
 
 

@@ -16,13 +16,13 @@ define(
     "staff_locked",
     423,
     en="Too many failed sign-ins: this account is locked until {until} (UTC). An admin can unlock it sooner.",
-    zh="登录失败次数过多,该账号已锁定至 {until}(UTC)。管理员可以提前解锁。",
+    zh="登录失败次数过多，该账号已锁定至 {until}（UTC）。管理员可以提前解锁。",
 )
 define(
     "staff_auth_required",
     401,
     en="Staff sign-in required: send a valid staff bearer token.",
-    zh="需要员工登录:请提供有效的员工访问令牌。",
+    zh="需要员工登录：请提供有效的员工访问令牌。",
 )
 define(
     "staff_forbidden",
@@ -52,17 +52,17 @@ define(
     "staff_goodwill_invalid",
     422,
     en="Goodwill limits cannot be negative, and the daily one cannot be below the per-action one.",
-    zh="补偿额度不能为负数,且每日额度不能低于单次额度。",
+    zh="补偿额度不能为负数，且每日额度不能低于单次额度。",
 )
 define(
     "staff_cannot_disable_self",
     409,
     en="You cannot disable your own account; ask another admin.",
-    zh="不能停用自己的账号,请联系其他管理员。",
+    zh="不能停用自己的账号，请联系其他管理员。",
 )
 define(
     "staff_demo_refused",
     409,
     en="Demo staff accounts have published passwords: they are only created while the demo secrets are in use.",
-    zh="演示员工账号的密码是公开的,只有在使用演示密钥时才会创建。",
+    zh="演示员工账号的密码是公开的，只有在使用演示密钥时才会创建。",
 )

@@ -110,21 +110,21 @@ DONE_TEXTS: dict[str, tuple[str, str]] = {
     ),
     "freeze": (
         "froze your account: no money can leave it until it is unlocked",
-        "冻结了您的账户,解锁前资金无法转出",
+        "冻结了您的账户，解锁前资金无法转出",
     ),
     "unlock": (
         "unlocked your account, with a supervisor's approval",
-        "经主管批准,解锁了您的账户",
+        "经主管批准，解锁了您的账户",
     ),
     "change_phone": (
         "started changing your phone number to {new}, with a supervisor's approval; it "
         "changes once the code sent there is entered",
-        "经主管批准,开始将您的手机号更换为 {new},输入发送到新号码的验证码后生效",
+        "经主管批准，开始将您的手机号更换为 {new}，输入发送到新号码的验证码后生效",
     ),
     "change_email": (
         "started changing your email address to {new}, with a supervisor's approval; it "
         "changes once the code sent there is entered",
-        "经主管批准,开始将您的邮箱更换为 {new},输入发送到新邮箱的验证码后生效",
+        "经主管批准，开始将您的邮箱更换为 {new}，输入发送到新邮箱的验证码后生效",
     ),
     "goodwill": (
         "credited {amount} to your wallet as a goodwill gesture",

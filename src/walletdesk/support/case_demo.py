@@ -67,14 +67,14 @@ def _zhangwei(session: Session, customer_id: int, number: str, staff: str) -> Ca
         number,
         type="payment_failed",
         subject="在城市百货付款失败",
-        message="我在城市百货买手机,付款一直显示失败,钱有没有被扣?",
+        message="我在城市百货买手机，付款一直显示失败，钱有没有被扣？",
         links=[("transaction", failed)] if failed else [],
     )
     cases.reply(
         session,
         case,
-        "张先生您好,这笔付款没有扣款成功,您的资金未受影响。请问您是想分几次付款,"
-        "还是需要我们说明单笔限额?",
+        "张先生您好，这笔付款没有扣款成功，您的资金未受影响。请问您是想分几次付款，"
+        "还是需要我们说明单笔限额？",
         staff,
     )
     cases.change_status(session, case, CaseStatus.WAITING_ON_CUSTOMER, staff)
@@ -108,8 +108,8 @@ def _lina(session: Session, customer_id: int, number: str, staff: str) -> Case:
         customer_id,
         number,
         type="account_locked",
-        subject="账户被锁定,无法付款",
-        message="我的账户突然被锁定了,买衣服付不了款,怎么办?",
+        subject="账户被锁定，无法付款",
+        message="我的账户突然被锁定了，买衣服付不了款，怎么办？",
         links=[("risk_alert", str(alert_id)) for alert_id in alerts],
         priority=CasePriority.HIGH,
     )
@@ -121,7 +121,7 @@ def _wangfang(session: Session, customer_id: int, number: str, staff: str) -> Ca
             session,
             customer_id=customer_id,
             type="card",
-            subject="手机丢了,账户已冻结,想换绑新手机",
+            subject="手机丢了，账户已冻结，想换绑新手机",
             channel="email",
             actor=f"customer:{customer_id}",
             number=number,

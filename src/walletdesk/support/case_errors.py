@@ -8,7 +8,7 @@ define(
     "case_not_found",
     404,
     en="There is no case {number}. Check the number on your contact record.",
-    zh="没有工单 {number},请核对服务记录上的工单号。",
+    zh="没有工单 {number}，请核对服务记录上的工单号。",
 )
 define(
     "contact_not_found",
@@ -20,5 +20,5 @@ define(
     "contact_ended",
     409,
     en="This contact has already ended; start a new one.",
-    zh="本次联络已结束,请新建联络。",
+    zh="本次联络已结束，请新建联络。",
 )

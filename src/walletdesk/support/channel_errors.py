@@ -8,7 +8,7 @@ define(
     "chat_ticket_invalid",
     401,
     en="This chat ticket is not valid, has expired or was already used: ask for a new one.",
-    zh="聊天凭证无效、已过期或已使用,请重新获取。",
+    zh="聊天凭证无效、已过期或已使用，请重新获取。",
 )
 define(
     "chat_not_found",
@@ -20,13 +20,13 @@ define(
     "chat_taken",
     409,
     en="Chat {chat_id} was already taken by another agent, or has ended.",
-    zh="会话 {chat_id} 已被其他客服接入,或已结束。",
+    zh="会话 {chat_id} 已被其他客服接入，或已结束。",
 )
 define(
     "chat_not_yours",
     403,
     en="Chat {chat_id} is not yours: accept it first.",
-    zh="会话 {chat_id} 不归您处理,请先接入。",
+    zh="会话 {chat_id} 不归您处理，请先接入。",
 )
 define(
     "chat_message_invalid",
@@ -38,5 +38,5 @@ define(
     "chat_closed",
     409,
     en="Our chat is closed now; you can leave a message instead.",
-    zh="在线客服现已下班,您可以留言。",
+    zh="在线客服现已下班，您可以留言。",
 )

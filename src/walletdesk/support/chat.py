@@ -67,57 +67,57 @@ TEXTS: dict[str, tuple[str, str]] = {
     "closed": (
         "Our chat is closed now. We open again on {when} ({zone} time). You can leave a message "
         "here and we will answer it on a case.",
-        "在线客服现在不在服务时间,将于 {when}({zone} 时间)恢复服务。您可以在这里留言,"
+        "在线客服现在不在服务时间，将于 {when}（{zone} 时间）恢复服务。您可以在这里留言，"
         "我们会通过工单回复您。",
     ),
     "closed_indefinitely": (
         "Our chat is closed, and no opening time is set yet. You can leave a message here and "
         "we will answer it on a case.",
-        "在线客服暂停服务,尚未确定恢复时间。您可以在这里留言,我们会通过工单回复您。",
+        "在线客服暂停服务，尚未确定恢复时间。您可以在这里留言，我们会通过工单回复您。",
     ),
     "no_agent": (
         "No agent is free right now. {waiting} waiting, you are number {position}. Stay here "
         "and an agent will join you, or leave a message and we will answer it on a case.",
-        "目前没有空闲的客服。共 {waiting} 位在等待,您排在第 {position} 位。您可以继续等待,"
-        "也可以留言,我们会通过工单回复您。",
+        "目前没有空闲的客服。共 {waiting} 位在等待，您排在第 {position} 位。您可以继续等待，"
+        "也可以留言，我们会通过工单回复您。",
     ),
     "queued": (
         "An agent will be with you shortly. {waiting} waiting, you are number {position}. You "
         "can also leave a message and we will answer it on a case.",
-        "客服马上为您服务。共 {waiting} 位在等待,您排在第 {position} 位。您也可以留言,"
+        "客服马上为您服务。共 {waiting} 位在等待，您排在第 {position} 位。您也可以留言，"
         "我们会通过工单回复您。",
     ),
     "joined": ("{agent} joined the chat.", "客服 {agent} 已接入。"),
     "requeued": (
         "Your agent was disconnected; you are back in line.",
-        "客服连接已断开,已为您重新排队。",
+        "客服连接已断开，已为您重新排队。",
     ),
     "message_left": (
         "Thank you. Your message is on case {case_number}; we will answer it there, and you "
         "will find the answer in your inbox and by email.",
-        "感谢留言。您的留言已记录在工单 {case_number},我们会在工单中回复,回复也会发送到"
+        "感谢留言。您的留言已记录在工单 {case_number}，我们会在工单中回复，回复也会发送到"
         "您的 App 消息和邮箱。",
     ),
     "ended": (
         "The chat has ended. We sent you its record (case {case_number}).",
-        "会话已结束,服务记录已发送给您(工单号 {case_number})。",
+        "会话已结束，服务记录已发送给您（工单号 {case_number}）。",
     ),
     "ended_empty": ("The chat has ended.", "会话已结束。"),
     "left_summary": (
         "You left us a message in the web chat: “{quote}”",
-        "您在在线客服留言:“{quote}”",
+        "您在在线客服留言：“{quote}”",
     ),
     "left_next": (
         "An agent will answer on this case; the answer comes to your inbox and by email.",
-        "客服会在此工单中回复您,回复会发送到您的 App 消息和邮箱。",
+        "客服会在此工单中回复您，回复会发送到您的 App 消息和邮箱。",
     ),
     "chat_summary": (
         "You chatted with {agent} in the web chat, starting with: “{quote}”",
-        "您通过在线客服与 {agent} 沟通,您的问题:“{quote}”",
+        "您通过在线客服与 {agent} 沟通，您的问题：“{quote}”",
     ),
     "chat_summary_unanswered": (
         "You left the web chat before an agent joined. You wrote: “{quote}”",
-        "您在客服接入前离开了在线客服。您写道:“{quote}”",
+        "您在客服接入前离开了在线客服。您写道：“{quote}”",
     ),
     "left_empty": (
         "You left the web chat before anything was said.",
@@ -126,7 +126,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "chat_next": (
         "If anything is still open, write on case {case_number} in the app, or chat with us "
         "again and give the case number.",
-        "如问题仍未解决,请在 App 中工单 {case_number} 下留言,或再次联系在线客服并提供工单号。",
+        "如问题仍未解决，请在 App 中工单 {case_number} 下留言，或再次联系在线客服并提供工单号。",
     ),
     "new_chat_subject": ("Web chat", "在线客服会话"),
 }

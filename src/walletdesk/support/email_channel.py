@@ -59,7 +59,7 @@ SUBJECT_CHARS = 200  # Case.subject
 _NUMBER = rf"(\d{{{cases.CASE_NUMBER_LENGTH}}})"
 _CASE_REF = re.compile(rf"\[\s*(?:case|工单)\s*#?\s*{_NUMBER}\s*\]|#{_NUMBER}(?!\d)", re.IGNORECASE)
 _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
-# Where a reply's quoted history starts: "On ... wrote:", "在 ... 写道:", Outlook's separator.
+# Where a reply's quoted history starts: "On ... wrote:", "在 ... 写道：", Outlook's separator.
 _QUOTE_START = re.compile(
     r"^(?:On .{1,200} wrote:|在.{1,200}写道[::]|-{2,}\s*Original Message\s*-{2,})\s*$",
     re.IGNORECASE,

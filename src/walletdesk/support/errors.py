@@ -14,7 +14,7 @@ define(
     "hours_invalid",
     422,
     en="These service hours cannot be used: {reason}.",
-    zh="服务时间设置无效:{reason}。",
+    zh="服务时间设置无效：{reason}。",
 )
 define(
     "hours_exception_not_found",

@@ -77,7 +77,7 @@ define(
     409,
     en="This call's caller was identified by the phone line; the customer cannot be changed "
     "here. Open a new contact for someone else.",
-    zh="该来电的客户已由电话线路确定,此处不能更换客户。如需处理其他客户,请新建联络。",
+    zh="该来电的客户已由电话线路确定，此处不能更换客户。如需处理其他客户，请新建联络。",
 )
 
 

@@ -36,7 +36,7 @@ define(
     "card_number_invalid",
     422,
     en="That card number is not valid; check the digits.",
-    zh="卡号无效,请核对数字。",
+    zh="卡号无效，请核对数字。",
 )
 define("card_expired", 422, en="That card has expired.", zh="该卡已过期。")
 define("card_not_found", 404, en="No such card in your wallet.", zh="您的钱包中没有这张卡。")
@@ -51,7 +51,7 @@ define(
     "transaction_number_invalid",
     422,
     en="Transaction numbers have 12 digits; one digit looks wrong.",
-    zh="交易编号为 12 位数字,其中有数字不正确。",
+    zh="交易编号为 12 位数字，其中有数字不正确。",
 )
 define(
     "refund_exceeds_payment",

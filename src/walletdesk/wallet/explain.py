@@ -91,7 +91,7 @@ _SUCCEEDED: Template = (
     ("This {kind_en} of {amount} went through.", "这笔 {amount} 的{kind_zh}已成功。"),
     (
         "If you don't recognise it, you can dispute it from the transaction.",
-        "如果您不认识这笔交易,可以在交易详情中发起申诉。",
+        "如果您不认识这笔交易，可以在交易详情中发起申诉。",
     ),
 )
 
@@ -100,7 +100,7 @@ _PENDING_DEFAULT: Template = (
         "This {kind_en} of {amount} is still being processed.",
         "这笔 {amount} 的{kind_zh}仍在处理中。",
     ),
-    ("No action is needed; we will tell you when it completes.", "无需操作,完成后我们会通知您。"),
+    ("No action is needed; we will tell you when it completes.", "无需操作，完成后我们会通知您。"),
 )
 
 _PENDING: dict[str, Template] = {
@@ -108,38 +108,38 @@ _PENDING: dict[str, Template] = {
         (
             "The card network did not answer in time. {amount} is held as pending: it is not "
             "in your available balance yet and has not been charged twice.",
-            "银行卡网络未及时响应。{amount} 目前处于待确认状态,尚未计入可用余额,也不会被重复扣款。",
+            "银行卡网络未及时响应。{amount} 目前处于待确认状态，尚未计入可用余额，也不会被重复扣款。",
         ),
         (
             "Don't top up again. We check with the card network and settle it within "
             "{hold_minutes} minutes: either it is credited, or the hold is released.",
-            "请不要重复充值。我们会向银行卡网络核实,并在 {hold_minutes} 分钟内处理:到账或释放冻结。",
+            "请不要重复充值。我们会向银行卡网络核实，并在 {hold_minutes} 分钟内处理：到账或释放冻结。",
         ),
     ),
     TxnKind.WITHDRAWAL: (
         (
             "Your withdrawal of {amount} is on its way to {counterparty}; the money is held "
             "until the bank confirms.",
-            "您的 {amount} 提现正在转入 {counterparty},银行确认前该金额处于冻结状态。",
+            "您的 {amount} 提现正在转入 {counterparty}，银行确认前该金额处于冻结状态。",
         ),
         (
             "Banks usually confirm within one working day. If the bank returns it, the money "
             "comes back to your wallet.",
-            "银行通常在一个工作日内确认;如被银行退回,资金将返还到您的钱包。",
+            "银行通常在一个工作日内确认；如被银行退回，资金将返还到您的钱包。",
         ),
     ),
 }
 
 _FAILED_DEFAULT: Template = (
     ("This {kind_en} of {amount} did not go through.", "这笔 {amount} 的{kind_zh}未成功。"),
-    ("Please try again, or contact us.", "请重试,或联系客服。"),
+    ("Please try again, or contact us.", "请重试，或联系客服。"),
 )
 
 _FAILED: dict[str, Template] = {
     "insufficient_balance": (
         (
             "Your available balance was {available} when you tried to pay {amount}.",
-            "您尝试支付 {amount} 时,可用余额只有 {available}。",
+            "您尝试支付 {amount} 时，可用余额只有 {available}。",
         ),
         (
             "Top up your wallet from a card, then try again. No money left your wallet.",
@@ -149,22 +149,22 @@ _FAILED: dict[str, Template] = {
     "account_frozen": (
         (
             "Your account was frozen at the time, so no money could leave it.",
-            "当时您的账户处于冻结状态,资金无法转出。",
+            "当时您的账户处于冻结状态，资金无法转出。",
         ),
         (
             "If you froze it yourself and have your phone back, unfreeze it after verifying; "
             "otherwise call us.",
-            "如果是您本人冻结且已找回手机,验证身份后即可解冻;否则请致电客服。",
+            "如果是您本人冻结且已找回手机，验证身份后即可解冻；否则请致电客服。",
         ),
     ),
     "account_locked": (
         (
             "Your account was locked for your protection, so no money could leave it.",
-            "为保护您的资金安全,账户当时已被锁定,资金无法转出。",
+            "为保护您的资金安全，账户当时已被锁定，资金无法转出。",
         ),
         (
             "Call us: after we verify it's you, we can review and unlock the account.",
-            "请致电客服:核实身份后,我们会审核并解锁账户。",
+            "请致电客服：核实身份后，我们会审核并解锁账户。",
         ),
     ),
     "limit_exceeded:transaction": (
@@ -174,21 +174,21 @@ _FAILED: dict[str, Template] = {
         ),
         (
             "Split it into smaller payments, or ask us about your limits.",
-            "请分成几笔较小的金额,或咨询客服调整限额。",
+            "请分成几笔较小的金额，或咨询客服调整限额。",
         ),
     ),
     "limit_exceeded:daily": (
         (
             "With {used} already sent today, {amount} would be over your daily limit of {limit}.",
-            "您今天已转出 {used},再转出 {amount} 将超过每日限额 {limit}。",
+            "您今天已转出 {used}，再转出 {amount} 将超过每日限额 {limit}。",
         ),
-        ("Try again tomorrow, or ask us about your limits.", "请明天再试,或咨询客服调整限额。"),
+        ("Try again tomorrow, or ask us about your limits.", "请明天再试，或咨询客服调整限额。"),
     ),
     "card_declined": (
         ("Your card issuer declined the charge of {amount}.", "发卡行拒绝了这笔 {amount} 的扣款。"),
         (
             "Nothing was charged. Use another card, or ask your bank why it declined.",
-            "没有扣款。请换一张卡,或向发卡行询问拒绝原因。",
+            "没有扣款。请换一张卡，或向发卡行询问拒绝原因。",
         ),
     ),
     "insufficient_funds_on_card": (
@@ -201,7 +201,7 @@ _FAILED: dict[str, Template] = {
     "gateway_timeout:uncharged": (
         (
             "The card network never answered, and it has no record of the charge: no money moved.",
-            "银行卡网络始终没有响应,也没有这笔扣款记录:资金没有变动。",
+            "银行卡网络始终没有响应，也没有这笔扣款记录：资金没有变动。",
         ),
         ("You can safely try again.", "您可以放心重试。"),
     ),
@@ -218,7 +218,7 @@ _FAILED: dict[str, Template] = {
     "invalid_recipient:own": (
         (
             "{recipient} is your own number or email: you cannot send money to yourself.",
-            "{recipient} 是您自己的手机号或邮箱,不能给自己转账。",
+            "{recipient} 是您自己的手机号或邮箱，不能给自己转账。",
         ),
         (
             "Check the phone number or email of the person you meant to pay. No money moved.",
@@ -228,14 +228,14 @@ _FAILED: dict[str, Template] = {
     "currency_mismatch": (
         (
             "The merchant does not accept this currency (it takes {accepted}).",
-            "该商户不接受此币种(仅接受 {accepted})。",
+            "该商户不接受此币种（仅接受 {accepted}）。",
         ),
         ("Pay in a currency the merchant accepts.", "请使用商户接受的币种支付。"),
     ),
     "bank_rejected": (
         (
             "The bank returned your withdrawal of {amount}; the money is back in your wallet.",
-            "银行退回了您 {amount} 的提现,资金已返还到您的钱包。",
+            "银行退回了您 {amount} 的提现，资金已返还到您的钱包。",
         ),
         (
             "Check the bank account details and try again.",
