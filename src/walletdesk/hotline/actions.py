@@ -228,7 +228,7 @@ def explain_last_failure(ctx: Context, _: str | None, __: Mapping[str, Any]) -> 
     if not failed or failed[0].customer_id != customer.id:
         return "none"
     told = explain(failed[0], ctx.language)
-    ctx.values["explanation"] = f"{told.summary} {told.next_step}"
+    ctx.values["explanation"] = ctx.words(" ", "").join((told.summary, told.next_step))
     return SUCCESS
 
 
