@@ -70,10 +70,9 @@ class _Blank(dict[str, Any]):
 
 
 class Engine:
-    def __init__(
-        self, call_flow: flow.Flow, urls: Urls, verify_secret: SecretCheck = passwords.verify_secret
-    ) -> None:
-        self.flow, self.urls, self.verify_secret = call_flow, urls, verify_secret
+    def __init__(self, call_flow: flow.Flow, urls: Urls) -> None:
+        self.flow, self.urls = call_flow, urls
+        self.verify_secret: SecretCheck = passwords.verify_secret  # `using` swaps it per webhook
         self.secret_inputs = _inputs_of(call_flow, SECRET_ACTIONS)
         self.pin_inputs = _inputs_of(call_flow, ("verify_pin",))
 
