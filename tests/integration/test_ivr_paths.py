@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 from tests.integration.wallet_support import Books, Person, Shop
 
 from walletdesk.db import Database
@@ -86,6 +86,24 @@ def test_balance_in_chinese_after_the_pin(db: Database, caller, dial: Dial) -> N
     assert call.verification == "strong"
     assert PIN not in str(call.path) and PIN not in str(call.memory)
     assert call.status == CallStatus.COMPLETED and call.outcome == "self_service"
+
+
+def test_the_pin_is_never_sent_to_the_database(db: Database, caller, dial: Dial) -> None:
+    # Not even for a moment inside the webhook's transaction: a row version written and then
+    # overwritten before the commit still reaches PostgreSQL's write-ahead log.
+    person = caller("en")
+    sent: list[str] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:
+        sent.append(repr(parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        heard, _ = dial(person.phone, f"1,{PIN}")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    assert "Your available balance is: 1234.50 CNY." in heard.text()
+    assert sent and not [parameters for parameters in sent if PIN in parameters]
 
 
 def test_balance_in_english(db: Database, caller, dial: Dial) -> None:

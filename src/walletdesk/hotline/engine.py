@@ -8,8 +8,8 @@ list of TwiML steps returned.
 
 Memory keeps the prompts' placeholders (`values`), failed attempts at the current input, the
 state to resume after verification, and the queue the call waits in. Digits gathered for a PIN
-or a code (the input of verify_pin or verify_otp) are masked in the call's path and dropped from
-memory once checked.
+or a code (the input of verify_pin or verify_otp) are masked in the call's path and never written
+to the call's row at all: they go from the gather to the action within one webhook.
 """
 
 from __future__ import annotations
@@ -82,13 +82,14 @@ class Engine:
         engine.verify_secret = verify_secret
         return engine
 
-    def pin_keyed(self, call: Call, form: Mapping[str, str]) -> str | None:
-        """The payment PIN this step webhook carries, if the call waits at a gather whose digits
-        a PIN check takes: its hash can then be checked before the webhook's transaction."""
-        state = self.flow.states.get(call.state)
+    def pin_keyed(self, state_name: str, form: Mapping[str, str], *, ended: bool) -> str | None:
+        """The payment PIN this step webhook carries, if the call (in state `state_name`, `ended`
+        or not) waits at a gather whose digits a PIN check takes: its hash can then be checked
+        before the webhook's transaction."""
+        state = self.flow.states.get(state_name)
         digits = form.get("Digits", "")
         pin_gather = isinstance(state, flow.Gather) and state.save_as in self.pin_inputs
-        waiting = "QueueResult" not in form and call.ended_at is None
+        waiting = "QueueResult" not in form and not ended
         return digits if pin_gather and digits and waiting else None
 
     # --- the webhooks --------------------------------------------------------------------------
@@ -116,10 +117,10 @@ class Engine:
         if not isinstance(state, flow.Menu | flow.Gather):
             return self._ask_again(session, call)
         digits = form.get("Digits", "")
-        target = self._answer(call, state, digits)
+        target, entered = self._answer(call, state, digits)
         if target is None:
             return self._gather(session, call, state, retry=True)
-        return self._run(session, call, target)
+        return self._run(session, call, target, entered)
 
     def wait(self, session: Session, call: Call) -> list[twiml.Step]:
         """What a caller waiting in a queue hears now: the agent, or the wait states again."""
@@ -148,9 +149,13 @@ class Engine:
 
     # --- moving through states -----------------------------------------------------------------
 
-    def _run(self, session: Session, call: Call, name: str) -> list[twiml.Step]:
+    def _run(
+        self, session: Session, call: Call, name: str, entered: Mapping[str, str] | None = None
+    ) -> list[twiml.Step]:
+        """From state `name` to the next one that waits; `entered` are the digits the caller
+        just keyed, by the name the states after read them under."""
         steps: list[twiml.Step] = []
-        ctx = Context(session, call, self._values(call), self.verify_secret)
+        ctx = Context(session, call, {**self._values(call), **(entered or {})}, self.verify_secret)
         for _ in range(MAX_HOPS):
             state = self.flow.states[name]
             if state.language:
@@ -176,8 +181,10 @@ class Engine:
                     name = memory.pop("resume_to", None) or self.flow.start
                     call.memory = memory
                 case _:
-                    self._remember(call, values=ctx.values)
-                    return steps + self._stop(session, call, state, ctx.values)
+                    # A PIN or code never goes into the call's row, even when no action took it.
+                    kept = {k: v for k, v in ctx.values.items() if k not in self.secret_inputs}
+                    self._remember(call, values=kept)
+                    return steps + self._stop(session, call, state, kept)
         log.error("call %s: %d states without asking the caller anything", call.sid, MAX_HOPS)
         return [*steps, twiml.Hangup()]
 
@@ -225,34 +232,36 @@ class Engine:
 
     # --- input ---------------------------------------------------------------------------------
 
-    def _answer(self, call: Call, state: flow.Menu | flow.Gather, digits: str) -> str | None:
-        """Where the keyed digits lead, or None to ask again; after the last retry, the way out."""
+    def _answer(
+        self, call: Call, state: flow.Menu | flow.Gather, digits: str
+    ) -> tuple[str | None, dict[str, str]]:
+        """Where the keyed digits lead (None: ask again; after the last retry, the way out), and
+        what they enter for the states after: a gather's digits under its `save_as` name."""
         secret = isinstance(state, flow.Gather) and state.save_as in self.secret_inputs
         calls.note_step(call, state.name, digits, secret=secret)
-        target = self._target(call, state, digits)
+        target = self._target(state, digits)
         if target is not None:
             self._remember(call, attempts=0)
-            return target
+            if isinstance(state, flow.Gather) and state.save_as and digits:
+                return target, {state.save_as: digits}
+            return target, {}
         attempts = int((call.memory or {}).get("attempts", 0)) + 1
         if attempts > state.retries:
             self._remember(call, attempts=0)
-            return state.default if isinstance(state, flow.Menu) else state.on_retries_exhausted
+            way_out = state.default if isinstance(state, flow.Menu) else state.on_retries_exhausted
+            return way_out, {}
         self._remember(call, attempts=attempts)
-        return None
+        return None, {}
 
-    def _target(self, call: Call, state: flow.Menu | flow.Gather, digits: str) -> str | None:
+    @staticmethod
+    def _target(state: flow.Menu | flow.Gather, digits: str) -> str | None:
         if isinstance(state, flow.Menu):
             return state.options.get(digits)
         if not digits:
             return state.on_timeout
         if state.num_digits is not None and len(digits) != state.num_digits:
             return None
-        target = state.on_digits.get(digits, state.next)
-        if target is not None and state.save_as:
-            values = self._values(call)
-            values[state.save_as] = digits
-            self._remember(call, values=values)
-        return target
+        return state.on_digits.get(digits, state.next)
 
     def _gather(
         self, session: Session, call: Call, state: flow.Menu | flow.Gather, *, retry: bool = False

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from sqlalchemy import bindparam, select
 from twilio.request_validator import RequestValidator
 
 from walletdesk.hotline import calls, replay, twiml, voice_paths
@@ -110,6 +111,14 @@ def step(request: Request, form: Form) -> Response:
         return _once(request, form, call, lambda: engine.step(session, call, form))
 
 
+# Where a call waits and its caller's PIN hash, for a look before the step's transaction.
+_PIN_LOOKUP = (
+    select(Call.state, Call.ended_at, Call.customer_id, Credential.pin_hash)
+    .outerjoin(Credential, Credential.customer_id == Call.customer_id)
+    .where(Call.sid == bindparam("sid"))
+)
+
+
 def _pin_checked_ahead(request: Request, form: dict[str, str]) -> SecretCheck:
     """When the caller keyed their payment PIN, its hash checked before the step's transaction
     (argon2id takes tens of milliseconds: other calls should not wait on it). The step itself
@@ -117,13 +126,13 @@ def _pin_checked_ahead(request: Request, form: dict[str, str]) -> SecretCheck:
     if not passwords.may_be_pin(form.get("Digits", "")):
         return passwords.verify_secret  # a menu key, a case number: no transaction for a look
     with db_of(request).read_only() as session:
-        call = calls.find(session, _sid(form), missing_ok=True, lock=False)
-        pin = _engine(request).pin_keyed(call, form) if call and call.customer_id else None
-        if pin is None:
-            return passwords.verify_secret
-        credential = session.get(Credential, call.customer_id)
-        stored = credential.pin_hash if credential else None
-    return passwords.CheckedAhead.check(stored, pin)
+        call = session.execute(_PIN_LOOKUP, {"sid": _sid(form)}).one_or_none()
+    if call is None or call.customer_id is None:
+        return passwords.verify_secret
+    pin = _engine(request).pin_keyed(call.state, form, ended=call.ended_at is not None)
+    if pin is None:
+        return passwords.verify_secret
+    return passwords.CheckedAhead.check(call.pin_hash, pin)
 
 
 @router.post(voice_paths.WAIT)
