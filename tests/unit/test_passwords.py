@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from argon2 import extract_parameters
+from argon2 import PasswordHasher, extract_parameters
 
 from walletdesk.identity.passwords import (
     CheckedAhead,
@@ -58,7 +58,15 @@ def test_argon2id_meets_the_owasp_floor() -> None:
     assert parameters.type.name == "ID"
     assert parameters.memory_cost >= 19456
     assert parameters.time_cost >= 2
-    assert parameters.parallelism == 1
+    assert parameters.parallelism == 2  # two lanes: the same work, half the wait on two cores
+
+
+def test_a_hash_made_with_one_lane_still_verifies() -> None:
+    # PINs and passwords set before the hasher took two lanes keep working.
+    one_lane = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+    stored = one_lane.hash("258036")
+    assert verify_secret(stored, "258036")
+    assert not verify_secret(stored, "258037")
 
 
 def test_a_missing_hash_never_verifies() -> None:
