@@ -63,6 +63,9 @@ class Context:
     call: Call
     values: dict[str, Any] = field(default_factory=dict)  # the prompts' placeholders
     verify_secret: SecretCheck = passwords.verify_secret  # or the PIN checked ahead
+    # Held for the whole webhook: the session keeps a loaded row only while someone refers to
+    # it, and without this each action asking for the customer would read the row again.
+    _customer: Customer | None = field(default=None, init=False, repr=False)
 
     @property
     def language(self) -> str:
@@ -71,7 +74,11 @@ class Context:
     @property
     def customer(self) -> Customer | None:
         cid = self.call.customer_id
-        return self.session.get(Customer, cid) if cid is not None else None
+        if cid is None:
+            return None
+        if self._customer is None or self._customer.id != cid:
+            self._customer = self.session.get(Customer, cid)
+        return self._customer
 
     def words(self, en: str, zh: str) -> str:
         return choose(self.language, en=en, zh=zh)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from walletdesk.config import get_settings
@@ -70,11 +70,13 @@ def start(session: Session, *, sid: str, from_number: str, to_number: str, state
     return call
 
 
-def find(session: Session, sid: str, *, missing_ok: bool = False, lock: bool = True) -> Call | None:
-    """The call, locked: its webhooks take turns, whichever server process answers them.
-    `lock=False` only for a look that decides nothing."""
-    query = select(Call).where(Call.sid == sid)
-    call = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+# Built once: every webhook starts with it.
+_LOCKED_BY_SID = select(Call).where(Call.sid == bindparam("sid")).with_for_update()
+
+
+def find(session: Session, sid: str, *, missing_ok: bool = False) -> Call | None:
+    """The call, locked: its webhooks take turns, whichever server process answers them."""
+    call = session.execute(_LOCKED_BY_SID, {"sid": sid}).scalar_one_or_none()
     if call is None and not missing_ok:
         raise DomainError("call_not_found", sid=sid)
     return call
@@ -137,16 +139,17 @@ def finish(session: Session, call: Call, carrier_status: str) -> Call:
     from walletdesk.hotline import queue  # the queue module uses calls; it sits above
 
     waiting = call.status == CallStatus.QUEUED and "callback_requested" not in call.actions
-    if waiting:
-        queue.abandon(session, call)
-    now = clock.now()
     call.status = (
         CallStatus.ABANDONED if waiting else FINAL_STATUSES.get(carrier_status, CallStatus.FAILED)
     )
-    call.ended_at = now
+    call.ended_at = clock.now()
     call.outcome = call.outcome or _outcome(call)
     if call.direction != queue.CALLBACK_LEG:  # a callback's dial shares its call's contact
         _end_contact(session, call)
+    if waiting:
+        # Last: leaving the queue appends to the audit chain, whose head row then stays locked
+        # until this transaction ends (every other audited transaction waits for it).
+        queue.abandon(session, call)
     return call
 
 
@@ -194,9 +197,14 @@ def _end_contact(session: Session, call: Call) -> None:
     if call.customer_id is not None and contact.customer_id is None:
         contact.customer_id = call.customer_id
     about_case = (call.memory or {}).get("case_number")
+    # Held until the contact ends: the session keeps the case only while someone refers to it,
+    # and end_contact would otherwise read it again.
+    case = None
     if contact.case_id is None and (contact.customer_id is not None or about_case):
-        contact.case_id = _case_for(session, call, summary).id
+        case = _case_for(session, call, summary)
+        contact.case_id = case.id
     end_contact(session, contact, summary=summary, next_steps=next_steps, actor="hotline")
+    del case
 
 
 def _case_for(session: Session, call: Call, summary: str) -> Any:

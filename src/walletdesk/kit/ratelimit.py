@@ -24,7 +24,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, delete, select
+from sqlalchemy import BigInteger, Index, Integer, String, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -170,8 +170,6 @@ def _key_hash(settings: Settings, name: str, key: str) -> str:
 
 
 def _db_hit(session: Session, name: str, key_hash: str, limit: Limit, window: Window) -> int | None:
-    # A savepoint, so a refused hit is taken back without touching the caller's other work.
-    savepoint = session.begin_nested()
     current = _increment(session, name, key_hash, limit, window)
     previous = session.scalar(
         select(RateLimitCounter.hits).where(
@@ -180,10 +178,13 @@ def _db_hit(session: Session, name: str, key_hash: str, limit: Limit, window: Wi
         )
     )
     wait = retry_after(limit, window, previous or 0, current)
-    if wait is None:
-        savepoint.commit()
-    else:
-        savepoint.rollback()
+    if wait is not None:  # a refused hit is taken back; the row stays locked meanwhile
+        table = RateLimitCounter.__table__
+        session.execute(
+            update(table)
+            .where(table.c.key_hash == key_hash, table.c.window_start == window.start)
+            .values(hits=table.c.hits - 1)
+        )
     return wait
 
 
