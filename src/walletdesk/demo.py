@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletdesk.db import Database
-from walletdesk.identity.passwords import hash_secret
+from walletdesk.identity.passwords import hash_pin, hash_secret
 from walletdesk.identity.service import credential_of, issue_api_session
 from walletdesk.kit import clock
 from walletdesk.kit.money import parse_amount
@@ -168,7 +168,7 @@ def _ensure_person(session: Session, person: DemoPerson) -> int:
     )
     credential = credential_of(session, customer.id)
     credential.password_hash = hash_secret(person.password)
-    credential.pin_hash = hash_secret(DEMO_PIN)
+    credential.pin_hash = hash_pin(DEMO_PIN)
     credential.phone_verified_at = credential.email_verified_at = customer.created_at
     return customer.id
 

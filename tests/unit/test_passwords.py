@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from argon2 import PasswordHasher, extract_parameters
 
+from walletdesk.identity import passwords
 from walletdesk.identity.passwords import (
     CheckedAhead,
     check_password,
     check_pin,
+    hash_pin,
     hash_secret,
     may_be_pin,
     verify_secret,
@@ -53,20 +55,25 @@ def test_long_passwords_are_never_truncated() -> None:
     assert not verify_secret(stored, base + "two")
 
 
-def test_argon2id_meets_the_owasp_floor() -> None:
-    parameters = extract_parameters(hash_secret("correct horse battery"))
+@pytest.mark.parametrize("make", [hash_secret, hash_pin])
+def test_argon2id_meets_the_owasp_floor(make) -> None:
+    parameters = extract_parameters(make("258036"))
     assert parameters.type.name == "ID"
     assert parameters.memory_cost >= 19456
     assert parameters.time_cost >= 2
-    assert parameters.parallelism == 2  # two lanes: the same work, half the wait on two cores
 
 
-def test_a_hash_made_with_one_lane_still_verifies() -> None:
-    # PINs and passwords set before the hasher took two lanes keep working.
-    one_lane = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
-    stored = one_lane.hash("258036")
-    assert verify_secret(stored, "258036")
-    assert not verify_secret(stored, "258037")
+def test_a_missing_account_costs_what_an_existing_password_does() -> None:
+    # A login to an unknown account checks the dummy hash: the same parameters as a password's,
+    # or the response time would tell which accounts exist.
+    assert extract_parameters(hash_secret("x")) == extract_parameters(passwords._DUMMY_HASH)
+
+
+def test_pins_are_checked_on_two_lanes_and_older_one_lane_pins_still_verify() -> None:
+    assert extract_parameters(hash_pin("258036")).parallelism == 2
+    one_lane = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1).hash("258036")
+    assert verify_secret(one_lane, "258036")
+    assert not verify_secret(one_lane, "258037")
 
 
 def test_a_missing_hash_never_verifies() -> None:

@@ -31,6 +31,7 @@ from walletdesk.identity.passwords import (
     SecretCheck,
     check_password,
     check_pin,
+    hash_pin,
     hash_secret,
     verify_secret,
 )
@@ -636,7 +637,7 @@ def set_pin(
         or verify_secret(credential.password_hash, password or "")
     ):
         raise DomainError("pin_change_needs_proof")
-    credential.pin_hash = hash_secret(pin)
+    credential.pin_hash = hash_pin(pin)
     credential.pin_failures, credential.pin_locked_until = 0, None
     if changing:
         _notify(session, customer_id, "pin_changed")
