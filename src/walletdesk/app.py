@@ -121,12 +121,19 @@ def create_app(
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """On a single-process pilot, deliver notifications from inside the server."""
+    """On a single-process pilot, deliver notifications from inside the server. While the app
+    serves, threads hand the GIL over sooner (GIL_SWITCH_INTERVAL); the process's own interval
+    is put back when it stops (tests start many apps in one process)."""
     worker = notify_worker.start_in_process(app.state.db, app.state.settings)
-    _tune_process()
-    yield
-    if worker:
-        worker.stop()
+    _freeze_start_up()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+        if worker:
+            worker.stop()
 
 
 # A request thread that let go of the GIL for a database round trip must wait for it to be
@@ -137,21 +144,19 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 GIL_SWITCH_INTERVAL = 0.0005  # seconds
 
 
-def _tune_process() -> None:
-    """Once per server process: what start-up made (modules, routes, the call flow) lives as
-    long as the process, so it is kept out of the cycle collector's way (otherwise each full
-    collection walks all of it while every request waits: over 100 ms under the hotline
-    bench's load, about 10 ms frozen), after collecting start-up's own garbage so none is
-    frozen with it; and threads hand the GIL over sooner (GIL_SWITCH_INTERVAL)."""
-    global _tuned
-    if not _tuned:
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+def _freeze_start_up() -> None:
+    """What start-up made (modules, routes, the call flow) lives as long as the process: kept
+    out of the cycle collector's way. Otherwise each full collection walks all of it while
+    every request waits (over 100 ms under the hotline bench's load; about 10 ms frozen).
+    Once per process, after collecting start-up's own garbage, so none is frozen with it."""
+    global _frozen
+    if not _frozen:
         gc.collect()
         gc.freeze()
-        _tuned = True
+        _frozen = True
 
 
-_tuned = False
+_frozen = False
 
 
 def _add_error_handlers(app: FastAPI) -> None:
