@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,11 +19,13 @@ from walletdesk.db import Database
 from walletdesk.hotline.flow import FlowError
 from walletdesk.hotline.models import Call
 from walletdesk.hotline.softphone import Softphone
+from walletdesk.identity.service import set_pin
 from walletdesk.notify.models import OutboxMessage
 
 TOKEN = "demo-twilio-auth-token"
 URL = "http://testserver/v1/voice/incoming"
 FORM = {"CallSid": "CA0001", "From": "+8613800000001", "To": "+864000000000"}
+PIN = "258036"
 
 
 def _calls(db: Database) -> int:
@@ -142,6 +147,30 @@ def test_a_retried_step_is_answered_again_and_acted_on_once(
             .where(OutboxMessage.event == "password_reset_code")
         ).scalar_one()
     assert sent == 1
+
+
+def test_without_a_token_the_keyed_pin_cannot_be_guessed_from_the_call(
+    client: TestClient, db: Database, customer
+) -> None:
+    """A carrier that sends no idempotency token: what the call keeps to recognise a retry of
+    the PIN's webhook is no plain hash of the form, which trying all million PINs would undo."""
+    person = customer("Alice", language="en")
+    with db.unit_of_work() as session:
+        set_pin(session, person.id, PIN)
+    form = {**FORM, "From": person.phone}
+    greeting = _post(client, URL, form, None)
+    asked = _post(client, "http://testserver" + _action(greeting), {**form, "Digits": "1"}, None)
+    pin_url = "http://testserver" + _action(asked)
+    keyed = {**form, "Digits": PIN}
+    assert "Your available balance is" in _post(client, pin_url, keyed, None)
+    with db.unit_of_work() as session:
+        memory = session.execute(select(Call)).scalar_one().memory
+    parts = urlsplit(pin_url)
+    fingerprint = json.dumps([f"{parts.path}?{parts.query}", sorted(keyed.items())])
+    unkeyed = "form:" + hashlib.sha256(fingerprint.encode()).hexdigest()
+    assert memory["last_webhook"]["key"].startswith("form:")
+    assert memory["last_webhook"]["key"] != unkeyed
+    assert PIN not in json.dumps(memory)
 
 
 def test_the_same_key_at_two_menus_in_a_row_is_two_answers(

@@ -82,7 +82,9 @@ def _once(
     """The answer to this webhook, replayed when the carrier retries it (hotline.replay)."""
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     token = request.headers.get(replay.TOKEN_HEADER)
-    key = replay.key_of(token, path, form, polled=request.url.path == voice_paths.WAIT)
+    polled = request.url.path == voice_paths.WAIT
+    secret = settings_of(request).secret_key
+    key = replay.key_of(token, path, form, polled=polled, secret=secret)
     answer = replay.answer_once(call, key, lambda: twiml.render(run()))
     return Response(answer, media_type=TWIML)
 
