@@ -422,3 +422,49 @@ def test_check_flow_file_lists_the_problems_of_a_file(tmp_path: Path) -> None:
         check_flow_file(broken)[0] == "line 13: state 'hello': next goes to unknown state 'menus'"
     )
     assert check_flow_file(tmp_path / "missing.yaml")[0].startswith("cannot read")
+
+
+PIN_CONFIRMED = """\
+start: ask
+prompts:
+  ask:
+    zh-CN: 请输入支付密码
+    en: Your PIN, please
+  sure:
+    zh-CN: 确认请按 1
+    en: Press 1 to confirm
+states:
+  ask:
+    type: gather
+    prompt: ask
+    num_digits: 6
+    save_as: pin
+    next: sure
+    on_retries_exhausted: bye
+  sure:
+    type: menu
+    prompt: sure
+    options: {1: check}
+    default: bye
+  check:
+    type: action
+    action: verify_pin
+    input: pin
+    on_success: bye
+    on_failure: bye
+  bye:
+    type: hangup
+"""
+
+
+def test_a_pin_must_be_checked_before_the_call_waits_again() -> None:
+    # The engine never writes a PIN to the call's row: a menu between the gather and the check
+    # would hand verify_pin nothing, and the caller would hear "wrong PIN" for the right one.
+    assert errors_of(PIN_CONFIRMED) == [
+        "line 10: state 'ask': 'pin' is a secret kept only until the call waits again, "
+        "and 'sure' waits before an action reads it"
+    ]
+    checked_first = PIN_CONFIRMED.replace("next: sure", "next: check").replace(
+        "on_failure: bye", "on_failure: sure"
+    )
+    assert load_flow(checked_first).states["ask"].next == "check"

@@ -40,7 +40,11 @@ QUEUED_RESULTS = ("bridged", "bridging-in-process")  # Enqueue action: the agent
 
 
 # What a flow may name: the actions and conditions this engine runs.
-FLOW_NAMES = {"actions": ACTIONS.keys(), "conditions": CONDITIONS.keys()}
+FLOW_NAMES = {
+    "actions": ACTIONS.keys(),
+    "conditions": CONDITIONS.keys(),
+    "secret_actions": SECRET_ACTIONS,
+}
 
 
 def load(settings: Settings) -> flow.Flow:

@@ -23,7 +23,9 @@ verification path.
 An action ends in a result: `on_result` sends particular results (such as `locked`, `wrong` or
 `not_found`) to their own states; any other goes to `on_success` or `on_failure`. The `input` an
 action reads is the digits a gather kept under that `save_as` name, and what it finds fills the
-placeholders of the prompts that follow.
+placeholders of the prompts that follow. A PIN or a code (the input of verify_pin or verify_otp)
+is never written to the call's row, so the action that checks it must follow its gather before
+the call waits for the caller again.
 
 Input: silence, or keys that match nothing, is a failed attempt; the caller hears `retry_prompt`
 (when given) and the prompt again, up to `retries` more times, then goes to
@@ -72,6 +74,8 @@ DEFAULT_ACTIONS = frozenset(
 DEFAULT_CONDITIONS = frozenset(
     {"caller_identified", "language_known", "is_open", "verified", "pin_set", "wait_known"}
 )
+# Actions whose input is a secret (a PIN, a code): kept for the webhook that gathered it only.
+DEFAULT_SECRET_ACTIONS = frozenset({"verify_pin", "verify_otp"})
 PHONE_KEYS = "0123456789*#"
 MAX_DIGITS = 32
 
@@ -241,29 +245,25 @@ def load_flow(
     *,
     actions: Iterable[str] = DEFAULT_ACTIONS,
     conditions: Iterable[str] = DEFAULT_CONDITIONS,
+    secret_actions: Iterable[str] = DEFAULT_SECRET_ACTIONS,
 ) -> Flow:
     """A flow from YAML text (str) or a file (Path); FlowError lists everything wrong with it."""
     text = source.read_text("utf-8") if isinstance(source, Path) else source
-    return _Checker(frozenset(actions), frozenset(conditions)).flow(text)
+    checker = _Checker(frozenset(actions), frozenset(conditions), frozenset(secret_actions))
+    return checker.flow(text)
 
 
-def default_flow(
-    *, actions: Iterable[str] = DEFAULT_ACTIONS, conditions: Iterable[str] = DEFAULT_CONDITIONS
-) -> Flow:
-    """The flow shipped with walletdesk (hotline/flows/default.yaml)."""
+def default_flow(**names: Iterable[str]) -> Flow:
+    """The flow shipped with walletdesk (hotline/flows/default.yaml); `names` as load_flow's."""
     text = resources.files("walletdesk.hotline").joinpath("flows/default.yaml").read_text("utf-8")
-    return load_flow(text, actions=actions, conditions=conditions)
+    return load_flow(text, **names)
 
 
-def check_flow_file(
-    path: str | Path,
-    *,
-    actions: Iterable[str] = DEFAULT_ACTIONS,
-    conditions: Iterable[str] = DEFAULT_CONDITIONS,
-) -> list[str]:
-    """Everything wrong with a flow file, one "line N: message" each; empty when it is valid."""
+def check_flow_file(path: str | Path, **names: Iterable[str]) -> list[str]:
+    """Everything wrong with a flow file, one "line N: message" each; empty when it is valid.
+    `names` as load_flow's."""
     try:
-        load_flow(Path(path), actions=actions, conditions=conditions)
+        load_flow(Path(path), **names)
     except OSError as error:
         return [f"cannot read {path}: {error.strerror or error}"]
     except FlowError as error:
@@ -555,6 +555,7 @@ _STATES: dict[str, tuple[type[State], dict[str, _Field]]] = {
 class _Checker:
     actions: frozenset[str]
     conditions: frozenset[str]
+    secret_actions: frozenset[str]
     problems: list[tuple[int, str]] = field(default_factory=list)
     # (line, state, field, state or prompt it names)
     state_links: list[tuple[int, str, str, str]] = field(default_factory=list)
@@ -613,6 +614,7 @@ class _Checker:
         start = self._entry(data, "start", raw_states, required=True)
         verification = self._entry(data, "verification", raw_states, required=False)
         self._check_links(raw_states, raw_prompts)
+        self._check_secrets(states)
         self._check_verification(raw_states, verification, data)
         if start is not None:
             self._check_reachable(start, verification, raw_states, states)
@@ -770,6 +772,26 @@ class _Checker:
                     f"state {name!r}: input {value!r} is never gathered (no gather has save_as: {value})",
                 )
 
+    def _check_secrets(self, states: Mapping[str, State]) -> None:
+        """A PIN or code is never written to the call's row, so it lasts only until the call
+        waits for the caller again: the action checking it must come before that."""
+        secrets = {
+            state.input
+            for state in states.values()
+            if isinstance(state, Action) and state.action in self.secret_actions and state.input
+        }
+        for gather in states.values():
+            if not isinstance(gather, Gather) or gather.save_as not in secrets:
+                continue
+            keyed = (*gather.on_digits.values(), *((gather.next,) if gather.next else ()))
+            waits = _waits_before_reading(gather.save_as, keyed, states)
+            if waits is not None:
+                self.error(
+                    gather.line,
+                    f"state {gather.name!r}: {gather.save_as!r} is a secret kept only until the "
+                    f"call waits again, and {waits!r} waits before an action reads it",
+                )
+
     def _check_verification(
         self, states: _Located, verification: str | None, data: _Located
     ) -> None:
@@ -823,6 +845,27 @@ class _Checker:
         yield from state.targets()
         if state.verify_first and verification:
             yield verification
+
+
+def _waits_before_reading(
+    saved: str, starts: Iterable[str], states: Mapping[str, State]
+) -> str | None:
+    """The first state on the way from `starts` that waits for the caller (or may, through
+    verification) before an action reads the input `saved`; None when none does."""
+    seen: set[str] = set()
+    ahead = deque(starts)
+    while ahead:
+        name = ahead.popleft()
+        state = states.get(name)
+        if state is None or name in seen:
+            continue
+        seen.add(name)
+        if isinstance(state, Action) and state.input == saved:
+            continue  # read here: this way is fine
+        if state.verify_first or not isinstance(state, Say | Branch | Action):
+            return name
+        ahead.extend(state.targets())
+    return None
 
 
 def _strings(value: Any) -> Iterator[str]:
