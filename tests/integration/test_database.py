@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 from sqlalchemy import select
+from tests.integration.threads_support import run_together
 
 from walletdesk.db import Database
 from walletdesk.wallet.models import Customer
@@ -45,21 +46,12 @@ def test_what_a_read_only_transaction_writes_is_not_kept(db: Database) -> None:
 
 def test_units_of_work_on_many_threads_all_commit(db: Database) -> None:
     """SQLite writers take turns (a thread lock within the process): none fails as locked."""
-    errors: list[BaseException] = []
 
     def register(n: int) -> None:
-        try:
-            with db.unit_of_work() as session:
-                customers.create_customer(session, f"客户{n}", phone=f"+86137100000{n:02d}")
-        except BaseException as error:  # collected for the assertion
-            errors.append(error)
+        with db.unit_of_work() as session:
+            customers.create_customer(session, f"客户{n}", phone=f"+86137100000{n:02d}")
 
-    threads = [threading.Thread(target=register, args=(n,)) for n in range(30)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    run_together(30, register)  # re-raises the first thread's error
     with db.unit_of_work() as session:
         assert len(session.scalars(select(Customer)).all()) == 30
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
+from tests.integration.threads_support import run_together
 
 from walletdesk.db import Database
 from walletdesk.ledger import service as ledger
@@ -22,9 +22,6 @@ from walletdesk.ledger.models import AccountKind, LedgerAccount, Phase, Transfer
 from walletdesk.ledger.service import Outcome, Result, TransferRequest, resolve_pending
 
 pytestmark = pytest.mark.slow
-
-T = TypeVar("T")
-BARRIER_TIMEOUT = 120  # only a safety net against a hung run; nothing waits on time
 
 
 @pytest.fixture
@@ -78,30 +75,6 @@ def balances(db: Database, accounts: list[int]) -> list[int]:
 def problems(db: Database) -> list[ledger.Discrepancy]:
     with db.unit_of_work() as session:
         return ledger.verify(session)
-
-
-def run_together(count: int, work: Callable[[int], T]) -> list[T]:
-    """Run work(0..count-1) on `count` threads released at once; re-raise the first error."""
-    barrier = threading.Barrier(count, timeout=BARRIER_TIMEOUT)
-    results: dict[int, T] = {}
-    errors: list[BaseException] = []
-
-    def worker(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = work(index)
-        except BaseException as error:
-            errors.append(error)
-            barrier.abort()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return [results[i] for i in range(count)]
 
 
 # --- (a) Jepsen's bank workload -------------------------------------------------------------
