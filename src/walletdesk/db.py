@@ -5,9 +5,9 @@ IMMEDIATE so that two writers never deadlock upgrading a read lock (SQLite's doc
 advice for concurrent writers). Within one process, those transactions also take turns on a
 lock of their own, taken at the first statement: SQLite makes a waiting writer poll, sleeping
 up to 100 ms between tries, so under load a few requests waited seconds while the lock stood
-free; a thread lock hands it over at once. Reads that need no lock (`Database.read_only`) begin DEFERRED and, in WAL mode,
-neither wait for writers nor hold them up. PostgreSQL runs at READ COMMITTED; the ledger takes
-row locks in account-id order.
+free; a thread lock hands it over at once. Reads that need no lock (`Database.read_only`)
+begin DEFERRED and, in WAL mode, neither wait for writers nor hold them up. PostgreSQL runs at
+READ COMMITTED; the ledger takes row locks in account-id order.
 """
 
 from __future__ import annotations
