@@ -22,7 +22,7 @@ from walletdesk.disputes.cli import disputes_app
 from walletdesk.hotline.queue_cli import hotline_app
 from walletdesk.hotline.softphone import call_command
 from walletdesk.idempotency import service as idempotency
-from walletdesk.identity.service import reseal_personal_data
+from walletdesk.identity.service import pins_under_older_keys, reseal_personal_data
 from walletdesk.kit import crypto, ratelimit
 from walletdesk.kit.errors import DomainError
 from walletdesk.kit.money import format_minor, parse_amount
@@ -233,7 +233,13 @@ def reseal_data() -> None:
     """Re-encrypt personal data under the newest data key (after adding one)."""
     with _database().unit_of_work() as session:
         changed = reseal_personal_data(session) + reseal_staff_secrets(session)
+        waiting = pins_under_older_keys(session)
     console.print(f"re-encrypted {changed} values under the newest key")
+    if waiting:
+        console.print(
+            f"{waiting} payment PINs are still under older keys: each moves when its customer "
+            "next uses it; keep the older keys until this is 0"
+        )
 
 
 @admin_app.command("risk-alerts")

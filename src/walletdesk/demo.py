@@ -168,7 +168,7 @@ def _ensure_person(session: Session, person: DemoPerson) -> int:
     )
     credential = credential_of(session, customer.id)
     credential.password_hash = hash_secret(person.password)
-    credential.pin_hash = hash_pin(DEMO_PIN)
+    credential.pin_hash = hash_pin(customer.id, DEMO_PIN)
     credential.phone_verified_at = credential.email_verified_at = customer.created_at
     return customer.id
 

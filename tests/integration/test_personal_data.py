@@ -1,21 +1,31 @@
-"""Names and national ids are encrypted at rest, and keys can rotate without losing data."""
+"""Names and national ids are encrypted at rest, payment PINs kept under a key the database does
+not hold, and keys can rotate without losing either."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+from argon2 import PasswordHasher
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import text
 
 from walletdesk.config import get_settings
 from walletdesk.db import Database
-from walletdesk.identity.service import reseal_personal_data
+from walletdesk.identity.service import (
+    check_payment_pin,
+    credential_of,
+    pins_under_older_keys,
+    reseal_personal_data,
+    set_pin,
+)
 from walletdesk.kit.crypto import new_data_key
 from walletdesk.wallet.models import Customer
 from walletdesk.wallet.service import customers
 
 NAME, NATIONAL_ID = "欧阳娜娜", "110101199003074518"
+PIN = "258036"
 
 
 @pytest.fixture
@@ -29,17 +39,17 @@ def rotated_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     get_settings.cache_clear()
 
 
-def _customer(db: Database) -> int:
+def _customer(db: Database, phone: str = "+8613811112222") -> int:
     with db.unit_of_work() as session:
-        customer, _ = customers.create_customer(session, NAME, phone="+8613811112222")
+        customer, _ = customers.create_customer(session, NAME, phone=phone)
         customer.national_id = NATIONAL_ID
         return customer.id
 
 
-def _raw_rows(db: Database) -> str:
+def _raw_rows(db: Database, table: str = "customers") -> str:
     with db.unit_of_work() as session:
         return " ".join(
-            str(v) for row in session.execute(text("SELECT * FROM customers")) for v in row
+            str(v) for row in session.execute(text(f"SELECT * FROM {table}")) for v in row
         )
 
 
@@ -80,11 +90,88 @@ def test_rotating_the_data_key_reseals_everything_and_loses_nothing(
 
 
 def _customer_before_rotation(db: Database) -> int:
+    with _before_rotation():
+        return _customer(db)
+
+
+@contextmanager
+def _before_rotation() -> Iterator[None]:
     """Written under the old key: drop the new one for the write, then put it back."""
     keys = get_settings().data_keys
-    old_only = keys.rsplit(",", 1)[0]
-    get_settings().data_keys = old_only
+    get_settings().data_keys = keys.rsplit(",", 1)[0]
     try:
-        return _customer(db)
+        yield
     finally:
         get_settings().data_keys = keys
+
+
+def _customer_with_pin(db: Database) -> int:
+    customer_id = _customer(db)
+    with db.unit_of_work() as session:
+        set_pin(session, customer_id, PIN)
+    return customer_id
+
+
+def _pin_checks(db: Database, customer_id: int, pin: str = PIN) -> str | None:
+    """The refusal's code, or None when the PIN is right."""
+    with db.unit_of_work() as session:
+        error = check_payment_pin(session, customer_id, pin)
+        return error.code if error else None
+
+
+def _kept_pin(db: Database, customer_id: int) -> str:
+    with db.unit_of_work() as session:
+        stored = credential_of(session, customer_id).pin_hash
+        assert stored is not None
+        return stored
+
+
+def test_a_copy_of_the_database_without_the_key_cannot_check_a_pin(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customer_id = _customer_with_pin(db)
+    assert PIN not in _raw_rows(db, "credentials")
+    assert _pin_checks(db, customer_id) is None
+    # The same key id with other key material: what someone holding only the database has.
+    key_id = get_settings().data_keys.partition(":")[0]
+    monkeypatch.setattr(get_settings(), "data_keys", f"{key_id}:{new_data_key()}")
+    assert _pin_checks(db, customer_id) == "pin_wrong"
+
+
+def test_a_pin_value_copied_onto_another_account_does_not_verify(db: Database) -> None:
+    victim = _customer(db, phone="+8613833334444")
+    attacker = _customer_with_pin(db)
+    with db.unit_of_work() as session:
+        credential_of(session, victim).pin_hash = credential_of(session, attacker).pin_hash
+    assert _pin_checks(db, attacker) is None
+    assert _pin_checks(db, victim) == "pin_wrong"
+
+
+def test_a_pin_hashed_with_argon2id_before_keyed_pins_still_works_and_is_kept_again_keyed(
+    db: Database,
+) -> None:
+    customer_id = _customer(db)
+    legacy = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=2).hash(PIN)
+    with db.unit_of_work() as session:
+        credential_of(session, customer_id).pin_hash = legacy
+    assert _pin_checks(db, customer_id, "369147") == "pin_wrong"
+    assert _kept_pin(db, customer_id) == legacy  # a wrong PIN changes nothing
+    assert _pin_checks(db, customer_id) is None
+    assert not _kept_pin(db, customer_id).startswith("$argon2")
+    assert _pin_checks(db, customer_id) is None
+
+
+def test_a_pin_moves_to_the_newest_key_when_next_used(db: Database, rotated_keys: str) -> None:
+    with _before_rotation():
+        customer_id = _customer_with_pin(db)
+    assert f":{rotated_keys}:" not in _kept_pin(db, customer_id)
+    with db.unit_of_work() as session:
+        reseal_personal_data(session)
+        assert pins_under_older_keys(session) == 1  # a PIN cannot be moved without the PIN
+    assert _pin_checks(db, customer_id) is None
+    assert f":{rotated_keys}:" in _kept_pin(db, customer_id)
+    with db.unit_of_work() as session:
+        assert pins_under_older_keys(session) == 0
+    # Once moved, the old key can go: the PIN needs only the new one.
+    get_settings().data_keys = get_settings().data_keys.rsplit(",", 1)[1]
+    assert _pin_checks(db, customer_id) is None

@@ -1,4 +1,5 @@
-"""Password and PIN rules (NIST SP 800-63B, OWASP ASVS V6) and the argon2id parameters."""
+"""Password and PIN rules (NIST SP 800-63B, OWASP ASVS V6), the argon2id parameters of passwords
+and the keyed values of payment PINs."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from argon2 import PasswordHasher, extract_parameters
 
 from walletdesk.identity import passwords
 from walletdesk.identity.passwords import (
-    CheckedAhead,
     check_password,
     check_pin,
     hash_pin,
     hash_secret,
     may_be_pin,
+    pin_is_current,
+    pin_matches,
     verify_secret,
 )
 from walletdesk.kit.errors import DomainError
@@ -55,9 +57,8 @@ def test_long_passwords_are_never_truncated() -> None:
     assert not verify_secret(stored, base + "two")
 
 
-@pytest.mark.parametrize("make", [hash_secret, hash_pin])
-def test_argon2id_meets_the_owasp_floor(make) -> None:
-    parameters = extract_parameters(make("258036"))
+def test_argon2id_meets_the_owasp_floor() -> None:
+    parameters = extract_parameters(hash_secret("correct horse battery"))
     assert parameters.type.name == "ID"
     assert parameters.memory_cost >= 19456
     assert parameters.time_cost >= 2
@@ -69,11 +70,26 @@ def test_a_missing_account_costs_what_an_existing_password_does() -> None:
     assert extract_parameters(hash_secret("x")) == extract_parameters(passwords._DUMMY_HASH)
 
 
-def test_pins_are_checked_on_two_lanes_and_older_one_lane_pins_still_verify() -> None:
-    assert extract_parameters(hash_pin("258036")).parallelism == 2
-    one_lane = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1).hash("258036")
-    assert verify_secret(one_lane, "258036")
-    assert not verify_secret(one_lane, "258037")
+def test_a_pin_verifies_for_its_own_customer_only() -> None:
+    stored = hash_pin(7, "258036")
+    assert pin_matches(stored, 7, "258036")
+    assert not pin_matches(stored, 7, "258037")
+    assert not pin_matches(stored, 8, "258036")  # copied onto another account
+    assert not pin_matches(None, 7, "258036")
+
+
+def test_the_same_pin_is_kept_differently_each_time_and_never_in_clear() -> None:
+    first, second = hash_pin(7, "258036"), hash_pin(7, "258036")
+    assert first != second  # salted: a PIN set again, or shared, does not show
+    assert "258036" not in first
+
+
+def test_pins_kept_as_argon2id_before_keyed_pins_still_verify_and_ask_to_be_kept_again() -> None:
+    legacy = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=2).hash("258036")
+    assert pin_matches(legacy, 7, "258036")
+    assert not pin_matches(legacy, 7, "258037")
+    assert not pin_is_current(legacy)
+    assert pin_is_current(hash_pin(7, "258036"))
 
 
 def test_a_missing_hash_never_verifies() -> None:
@@ -96,19 +112,3 @@ def test_a_pin_is_ascii_digits(pin: str) -> None:
     assert not may_be_pin(pin)
     with pytest.raises(DomainError):
         check_pin(pin)
-
-
-def test_a_check_done_ahead_answers_for_its_own_hash_and_candidate() -> None:
-    stored = hash_secret("258036")
-    assert CheckedAhead.check(stored, "258036")(stored, "258036")
-    assert not CheckedAhead.check(stored, "111222")(stored, "111222")
-
-
-def test_a_check_done_ahead_does_not_answer_for_a_changed_hash_or_another_candidate() -> None:
-    old, new = hash_secret("258036"), hash_secret("470913")
-    ahead = CheckedAhead.check(old, "258036")
-    # The PIN was changed between the look and the transaction: the new hash decides.
-    assert not ahead(new, "258036")
-    assert ahead(new, "470913")
-    # A wrong verdict worked out ahead is not reused for another candidate either.
-    assert CheckedAhead.check(old, "111222")(old, "258036")

@@ -28,10 +28,9 @@ from walletdesk.disputes import service as disputes
 from walletdesk.hotline import calls, queue
 from walletdesk.hotline.estimate import announcement_minutes
 from walletdesk.hotline.models import Call
-from walletdesk.identity import codes, passwords
+from walletdesk.identity import codes
 from walletdesk.identity import service as identity
 from walletdesk.identity.models import Credential
-from walletdesk.identity.passwords import SecretCheck
 from walletdesk.kit import clock, ratelimit
 from walletdesk.kit.clock import as_utc
 from walletdesk.kit.errors import DomainError
@@ -62,7 +61,6 @@ class Context:
     session: Session
     call: Call
     values: dict[str, Any] = field(default_factory=dict)  # the prompts' placeholders
-    verify_secret: SecretCheck = passwords.verify_secret  # or the PIN checked ahead
     # Held for the whole webhook: the session keeps a loaded row only while someone refers to
     # it, and without this each action asking for the customer would read the row again.
     _customer: Customer | None = field(default=None, init=False, repr=False)
@@ -119,9 +117,7 @@ def verify_pin(ctx: Context, pin: str | None, _: Mapping[str, Any]) -> str:
     # One more miss would lock the customer's payments: refuse before checking instead.
     if credential is not None and credential.pin_failures >= identity.PIN_MAX_FAILURES - 1:
         return _lock_self_service(ctx)
-    error = identity.check_payment_pin(
-        ctx.session, customer.id, pin or "", verify=ctx.verify_secret
-    )
+    error = identity.check_payment_pin(ctx.session, customer.id, pin or "")
     if error is None:
         calls.note_verification(ctx.session, ctx.call, VerificationLevel.STRONG, "payment_pin")
         return SUCCESS

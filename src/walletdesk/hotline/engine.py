@@ -14,7 +14,6 @@ to the call's row at all: they go from the gather to the action within one webho
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -27,8 +26,6 @@ from walletdesk.config import Settings
 from walletdesk.hotline import calls, flow, queue, twiml
 from walletdesk.hotline.actions import ACTIONS, CONDITIONS, SECRET_ACTIONS, SUCCESS, Context
 from walletdesk.hotline.models import Call, CallStatus
-from walletdesk.identity import passwords
-from walletdesk.identity.passwords import SecretCheck
 from walletdesk.kit.i18n import SUPPORTED as LANGUAGES
 from walletdesk.kit.i18n import choose
 from walletdesk.staff.models import StaffUser
@@ -76,25 +73,7 @@ class _Blank(dict[str, Any]):
 class Engine:
     def __init__(self, call_flow: flow.Flow, urls: Urls) -> None:
         self.flow, self.urls = call_flow, urls
-        self.verify_secret: SecretCheck = passwords.verify_secret  # `using` swaps it per webhook
         self.secret_inputs = _inputs_of(call_flow, SECRET_ACTIONS)
-        self.pin_inputs = _inputs_of(call_flow, ("verify_pin",))
-
-    def using(self, verify_secret: SecretCheck) -> Engine:
-        """This engine, checking secrets with `verify_secret` (a PIN checked ahead)."""
-        engine = copy.copy(self)
-        engine.verify_secret = verify_secret
-        return engine
-
-    def pin_keyed(self, state_name: str, form: Mapping[str, str], *, ended: bool) -> str | None:
-        """The payment PIN this step webhook carries, if the call (in state `state_name`, `ended`
-        or not) waits at a gather whose digits a PIN check takes: its hash can then be checked
-        before the webhook's transaction."""
-        state = self.flow.states.get(state_name)
-        digits = form.get("Digits", "")
-        pin_gather = isinstance(state, flow.Gather) and state.save_as in self.pin_inputs
-        waiting = "QueueResult" not in form and not ended
-        return digits if pin_gather and digits and waiting else None
 
     # --- the webhooks --------------------------------------------------------------------------
 
@@ -159,7 +138,7 @@ class Engine:
         """From state `name` to the next one that waits; `entered` are the digits the caller
         just keyed, by the name the states after read them under."""
         steps: list[twiml.Step] = []
-        ctx = Context(session, call, {**self._values(call), **(entered or {})}, self.verify_secret)
+        ctx = Context(session, call, {**self._values(call), **(entered or {})})
         for _ in range(MAX_HOPS):
             state = self.flow.states[name]
             if state.language:

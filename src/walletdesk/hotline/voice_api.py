@@ -23,7 +23,6 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import bindparam, select
 from twilio.request_validator import RequestValidator
 
 from walletdesk.hotline import calls, replay, twiml, voice_paths
@@ -31,9 +30,6 @@ from walletdesk.hotline import voice_errors as _errors  # noqa: F401  (registers
 from walletdesk.hotline.engine import Engine, Urls
 from walletdesk.hotline.flow import Flow
 from walletdesk.hotline.models import Call
-from walletdesk.identity import passwords
-from walletdesk.identity.models import Credential
-from walletdesk.identity.passwords import SecretCheck
 from walletdesk.kit.errors import DomainError
 from walletdesk.kit.http import MAX_ID, db_of, settings_of
 
@@ -71,9 +67,9 @@ def engine_for(call_flow: Flow) -> Engine:
     return Engine(call_flow, URLS)
 
 
-def _engine(request: Request, verify_secret: SecretCheck = passwords.verify_secret) -> Engine:
+def _engine(request: Request) -> Engine:
     engine: Engine = request.app.state.hotline_engine
-    return engine if verify_secret is passwords.verify_secret else engine.using(verify_secret)
+    return engine
 
 
 def _once(
@@ -106,35 +102,11 @@ def incoming(request: Request, form: Form) -> Response:
 
 @router.post(voice_paths.STEP)
 def step(request: Request, form: Form) -> Response:
-    engine = _engine(request, _pin_checked_ahead(request, form))
+    engine = _engine(request)
     with db_of(request).unit_of_work() as session:
         call = calls.find(session, _sid(form))
         assert call is not None
         return _once(request, form, call, lambda: engine.step(session, call, form))
-
-
-# Where a call waits and its caller's PIN hash, for a look before the step's transaction.
-_PIN_LOOKUP = (
-    select(Call.state, Call.ended_at, Call.customer_id, Credential.pin_hash)
-    .outerjoin(Credential, Credential.customer_id == Call.customer_id)
-    .where(Call.sid == bindparam("sid"))
-)
-
-
-def _pin_checked_ahead(request: Request, form: dict[str, str]) -> SecretCheck:
-    """When the caller keyed their payment PIN, its hash checked before the step's transaction
-    (argon2id takes tens of milliseconds: other calls should not wait on it). The step itself
-    still decides, under its locks, whether the PIN is checked at all."""
-    if not passwords.may_be_pin(form.get("Digits", "")):
-        return passwords.verify_secret  # a menu key, a case number: no transaction for a look
-    with db_of(request).read_only() as session:
-        call = session.execute(_PIN_LOOKUP, {"sid": _sid(form)}).one_or_none()
-    if call is None or call.customer_id is None:
-        return passwords.verify_secret
-    pin = _engine(request).pin_keyed(call.state, form, ended=call.ended_at is not None)
-    if pin is None:
-        return passwords.verify_secret
-    return passwords.CheckedAhead.check(call.pin_hash, pin)
 
 
 @router.post(voice_paths.WAIT)

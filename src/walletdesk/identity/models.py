@@ -1,7 +1,8 @@
 """Identity tables: credentials, sessions, devices, one-time codes, reset tokens, challenges.
 
-Every secret here is stored as a hash (argon2id for passwords and PINs, SHA-256 for random
-tokens and codes) or sealed (the TOTP secret): a copy of this database logs nobody in.
+Every secret here is stored as a hash (argon2id for passwords, a keyed HMAC for payment PINs,
+SHA-256 for random tokens and codes) or sealed (the TOTP secret): a copy of this database logs
+nobody in.
 """
 
 from __future__ import annotations

@@ -28,11 +28,12 @@ from walletdesk.identity.models import (
     ResetToken,
 )
 from walletdesk.identity.passwords import (
-    SecretCheck,
     check_password,
     check_pin,
     hash_pin,
     hash_secret,
+    pin_is_current,
+    pin_matches,
     verify_secret,
 )
 from walletdesk.kit import clock
@@ -633,22 +634,19 @@ def set_pin(
     credential = credential_of(session, customer_id)
     changing = credential.pin_hash is not None
     if changing and not (
-        verify_secret(credential.pin_hash, current_pin or "")
+        pin_matches(credential.pin_hash, customer_id, current_pin or "")
         or verify_secret(credential.password_hash, password or "")
     ):
         raise DomainError("pin_change_needs_proof")
-    credential.pin_hash = hash_pin(pin)
+    credential.pin_hash = hash_pin(customer_id, pin)
     credential.pin_failures, credential.pin_locked_until = 0, None
     if changing:
         _notify(session, customer_id, "pin_changed")
     _audit(session, f"customer:{customer_id}", "pin.set", f"customer:{customer_id}")
 
 
-def check_payment_pin(
-    session: Session, customer_id: int, pin: str | None, *, verify: SecretCheck = verify_secret
-) -> DomainError | None:
-    """The payment PIN, when the customer has credentials; misses count and lock for a while.
-    `verify` may carry the hash check done ahead of the transaction (passwords.CheckedAhead)."""
+def check_payment_pin(session: Session, customer_id: int, pin: str | None) -> DomainError | None:
+    """The payment PIN, when the customer has credentials; misses count and lock for a while."""
     credential = session.get(Credential, customer_id)
     if credential is None:
         return None  # an operator-issued integration customer: no interactive credentials
@@ -660,8 +658,10 @@ def check_payment_pin(
         return DomainError("pin_locked", minutes=math.ceil(remaining.total_seconds() / 60))
     if not pin:
         return DomainError("pin_required")
-    if verify(credential.pin_hash, pin):
+    if pin_matches(credential.pin_hash, customer_id, pin):
         credential.pin_failures = 0
+        if not pin_is_current(credential.pin_hash):  # an older data key, or argon2id
+            credential.pin_hash = hash_pin(customer_id, pin)
         return None
     credential.pin_failures += 1
     if credential.pin_failures >= PIN_MAX_FAILURES:
@@ -984,7 +984,8 @@ def unfreeze(session: Session, customer_id: int, *, actor: str, password: str | 
 def reseal_personal_data(session: Session) -> int:
     """Re-encrypt names, national ids and TOTP secrets under the newest data key.
 
-    Run after adding a key to WALLETDESK_DATA_KEYS; once it reports 0, older keys can go.
+    Run after adding a key to WALLETDESK_DATA_KEYS; once it reports 0, and no payment PIN is
+    left under an older key (`pins_under_older_keys`), older keys can go.
     """
     changed = 0
     for customer in session.execute(select(Customer)).scalars():
@@ -1003,6 +1004,14 @@ def reseal_personal_data(session: Session) -> int:
                 setattr(credential, field, reseal(secret, context=context))
                 changed += 1
     return changed + _reseal_outbox(session)
+
+
+def pins_under_older_keys(session: Session) -> int:
+    """Payment PINs not yet kept under the newest data key. Without the PIN none can be moved:
+    each moves when its customer next uses it, and a customer whose PIN is still under a key
+    when it goes must set a new PIN."""
+    kept = select(Credential.pin_hash).where(Credential.pin_hash.is_not(None))
+    return sum(not pin_is_current(value) for value in session.execute(kept).scalars())
 
 
 def _reseal_outbox(session: Session) -> int:

@@ -2,9 +2,10 @@
 
 Tokens and one-time codes are stored only as a keyed hash (HMAC-SHA256 with the server's
 secret: they are random and short-lived, so a slow hash adds nothing, and the key keeps a stolen
-database from being searched for 6-digit codes); passwords and PINs use argon2id. Personal data is sealed
+database from being searched for 6-digit codes); passwords use argon2id. Personal data is sealed
 with AES-256-GCM under a key id, so keys can rotate: `seal` always uses the newest key and
-`open_sealed` reads the key id from the value.
+`open_sealed` reads the key id from the value. Other keyed uses (payment PINs) take a key derived
+from a data key for their purpose alone (`purpose_key`), and rotate with the data keys.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from datetime import datetime
 from functools import lru_cache
 
 import pyotp
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from walletdesk.config import get_settings
 
@@ -72,6 +75,20 @@ def _current() -> tuple[str, bytes]:
     keys = _keys(get_settings().data_keys)
     key_id = list(keys)[-1]
     return key_id, keys[key_id]
+
+
+def purpose_key(purpose: str, key_id: str | None = None) -> tuple[str, bytes]:
+    """A key for `purpose` alone, derived (HKDF-SHA256) from data key `key_id`, by default the
+    newest, and that key's id. KeyError when no data key has that id."""
+    spec = get_settings().data_keys
+    key_id = key_id if key_id is not None else list(_keys(spec))[-1]
+    return key_id, _derived(spec, key_id, purpose)
+
+
+@lru_cache(maxsize=64)
+def _derived(spec: str, key_id: str, purpose: str) -> bytes:
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode())
+    return hkdf.derive(_keys(spec)[key_id])
 
 
 def seal(plaintext: str, *, context: str) -> str:
