@@ -366,7 +366,7 @@ def hotline_call(db: Database, sid: str, customer_id: int | None) -> tuple[int, 
             session, sid=sid, from_number=LINA_PHONE, to_number=HOTLINE, state="menu"
         )
         call.customer_id = customer_id
-        calls.note_verification(session, call, "caller_id", "caller_id")
+        calls.note_verification(call, "caller_id", "caller_id")
         assert call.contact_id is not None
         return call.id, call.contact_id
 
@@ -426,11 +426,11 @@ def test_the_ivr_raises_the_level_only_for_the_customer_it_verified(
         call = session.get(Call, call_id)
         assert contact is not None and call is not None
         contact.customer_id = wang.id  # the contact is about someone else than the caller
-        calls.note_verification(session, call, "strong", "code_sms")
+        calls.note_verification(call, "strong", "code_sms")
         assert (contact.verification_level, call.verification) == ("none", "none")
 
         contact.customer_id = lina.id  # Lina's own steps count for Lina
-        calls.note_verification(session, call, "caller_id", "caller_id")
+        calls.note_verification(call, "caller_id", "caller_id")
         assert contact.verification_level == "strong"
         assert verification.methods_passed(contact.verification_steps, wang.id) == []
 

@@ -28,11 +28,10 @@ from walletdesk.support.cases import (
     change_status,
     end_contact,
     find_case,
-    get_contact,
     open_case,
 )
 from walletdesk.support.cases import open_contact as open_support_contact
-from walletdesk.support.models import CaseStatus, CaseType
+from walletdesk.support.models import CaseStatus, CaseType, Contact
 from walletdesk.support.verification import step_for as verification_step
 
 # The carrier's final CallStatus -> the call's status.
@@ -58,7 +57,7 @@ def start(session: Session, *, sid: str, from_number: str, to_number: str, state
         sid=sid,
         from_number=from_number,
         to_number=to_number,
-        contact_id=contact.id,
+        contact=contact,
         state=state,
         memory={},
         path=[],
@@ -82,12 +81,10 @@ def find(session: Session, sid: str, *, missing_ok: bool = False) -> Call | None
     return call
 
 
-def note_verification(
-    session: Session, call: Call, level: str, method: str, *, passed: bool = True
-) -> None:
+def note_verification(call: Call, level: str, method: str, *, passed: bool = True) -> None:
     """A verification step of the call's caller on its contact; the call keeps the level
     reached. It raises the contact's level only while the contact is about that caller."""
-    contact = get_contact(session, _contact_id(call))
+    contact = _contact(call)
     if passed and contact.customer_id is None:
         contact.customer_id = call.customer_id
     verification_step(contact, call.customer_id, level, method, by=None, passed=passed)
@@ -189,7 +186,7 @@ def _outcome(call: Call) -> str:
 
 
 def _end_contact(session: Session, call: Call) -> None:
-    contact = get_contact(session, _contact_id(call))
+    contact = _contact(call)
     if contact.ended_at is not None:
         return
     language = call.language or get_settings().default_language
@@ -294,6 +291,6 @@ def summarize(call: Call, language: str) -> tuple[str, str]:
     return summary, choose(language, en=en, zh=zh)
 
 
-def _contact_id(call: Call) -> int:
-    assert call.contact_id is not None  # every call opens its contact in `start`
-    return call.contact_id
+def _contact(call: Call) -> Contact:
+    assert call.contact is not None  # every call opens its contact in `start`
+    return call.contact

@@ -191,12 +191,13 @@ class Engine:
             case flow.Menu() | flow.Gather():
                 return self._gather(session, call, state)
             case flow.Enqueue():
+                # Noted first: entering the queue writes the call's row, all of it at once.
+                self._remember(call, queue_wait=state.wait, enqueued=state.name)
+                calls.note_step(call, state.name, None, secret=False, result=state.queue)
                 skills = [*state.skills, call.language or _language(call)]
                 queue.enqueue(
                     session, call, queue=state.queue, skills=skills, priority=state.priority
                 )
-                self._remember(call, queue_wait=state.wait, enqueued=state.name)
-                calls.note_step(call, state.name, None, secret=False, result=state.queue)
                 return [twiml.Enqueue(state.queue, self.urls.wait, action_url=self._step_url(call))]
             case flow.Record():
                 return [

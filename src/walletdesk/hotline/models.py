@@ -10,9 +10,10 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from walletdesk.db import Base, BigId
+from walletdesk.support.models import Contact
 
 
 class CallStatus(StrEnum):
@@ -44,6 +45,8 @@ class Call(Base):
     to_number: Mapped[str] = mapped_column(String(32))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), default=None)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), default=None)
+    # Held by the call once read: a webhook notes verification on the contact and ends it there.
+    contact: Mapped[Contact | None] = relationship()
     language: Mapped[str | None] = mapped_column(String(8), default=None)
     state: Mapped[str] = mapped_column(String(64))  # the flow state the call is in
     # Retries left, saved inputs, the option to resume after verification, ...

@@ -279,6 +279,8 @@ def end_contact(
             contact_id=contact.id,
         )
     if contact.customer_id is not None and case is not None:
+        # Noted before the message is queued, in the same transaction: one write of the row.
+        contact.summary_sent_at = contact.ended_at
         notify(
             session,
             contact.customer_id,
@@ -286,7 +288,6 @@ def end_contact(
             {"case_number": case.number, "summary": summary, "next_steps": next_steps},
             channels=("inapp", "email"),
         )
-        contact.summary_sent_at = contact.ended_at
     return contact
 
 
