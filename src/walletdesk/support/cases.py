@@ -268,6 +268,8 @@ def end_contact(
     contact.ended_at = clock.now()
     contact.summary, contact.next_steps = summary, next_steps
     case = session.get(Case, contact.case_id) if contact.case_id else None
+    if contact.customer_id is not None and case is not None:
+        contact.summary_sent_at = contact.ended_at  # noted with the rest: one write of the row
     if case is not None:
         add_event(
             session,
@@ -278,16 +280,14 @@ def end_contact(
             data={"channel": contact.channel, "next_steps": next_steps},
             contact_id=contact.id,
         )
-    if contact.customer_id is not None and case is not None:
-        # Noted before the message is queued, in the same transaction: one write of the row.
-        contact.summary_sent_at = contact.ended_at
-        notify(
-            session,
-            contact.customer_id,
-            "contact_summary",
-            {"case_number": case.number, "summary": summary, "next_steps": next_steps},
-            channels=("inapp", "email"),
-        )
+        if contact.customer_id is not None:
+            notify(
+                session,
+                contact.customer_id,
+                "contact_summary",
+                {"case_number": case.number, "summary": summary, "next_steps": next_steps},
+                channels=("inapp", "email"),
+            )
     return contact
 
 
