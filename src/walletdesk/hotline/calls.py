@@ -144,8 +144,6 @@ def finish(session: Session, call: Call, carrier_status: str) -> Call:
     if call.direction != queue.CALLBACK_LEG:  # a callback's dial shares its call's contact
         _end_contact(session, call)
     if waiting:
-        # Last: leaving the queue appends to the audit chain, whose head row then stays locked
-        # until this transaction ends (every other audited transaction waits for it).
         queue.abandon(session, call)
     return call
 

@@ -143,7 +143,11 @@ def book_callback(session: Session, call: Call, *, queue: str, at: datetime) -> 
 
 def abandon(session: Session, call: Call) -> QueueEntry | None:
     """The caller hung up while waiting (or while an agent's phone rang). A callback entry is
-    left alone: its caller hung up on purpose. Returns the abandoned entry, if there was one."""
+    left alone: its caller hung up on purpose. Returns the abandoned entry, if there was one.
+
+    The entry and the call record it, the wait included (metrics read them there); the audit
+    log does not: nobody acted, and appending takes the chain's one lock, for which every
+    hang-up in a busy queue would then take turns."""
     entry = active_entry(session, call)
     if entry is None or entry.status == EntryStatus.CALLBACK:
         return None
@@ -154,14 +158,6 @@ def abandon(session: Session, call: Call) -> QueueEntry | None:
     call.status = CallStatus.ABANDONED
     call.outcome = "abandoned"
     call.ended_at = call.ended_at or now
-    waited = (now - as_utc(entry.entered_at)).total_seconds()
-    record(
-        session,
-        actor=SYSTEM,
-        action="hotline.abandoned",
-        subject=f"call:{call.id}",
-        detail={"queue": entry.queue, "entry_id": entry.id, "waited_seconds": round(waited)},
-    )
     return entry
 
 
