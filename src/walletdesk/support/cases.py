@@ -95,7 +95,16 @@ def open_case(
         channel=channel,
         queue=queue,
     )
-    add_event(session, case, "created", actor=actor, body=subject, data={"channel": channel})
+    # At the case's own creation time, which leaves its updated_at as it is (no UPDATE).
+    add_event(
+        session,
+        case,
+        "created",
+        actor=actor,
+        body=subject,
+        data={"channel": channel},
+        at=case.created_at,
+    )
     for kind, ref in links:
         link(session, case, kind, ref)
     return case
@@ -158,8 +167,10 @@ def add_event(
     data: dict[str, Any] | None = None,
     contact_id: int | None = None,
     customer_visible: bool = True,
+    at: datetime | None = None,
 ) -> CaseEvent:
-    now = clock.now()
+    """An entry on the case's timeline, at `at` (by default now); the case is updated then."""
+    now = at or clock.now()
     event = CaseEvent(
         case_id=case.id,
         contact_id=contact_id,
