@@ -6,7 +6,7 @@ real `walletdesk serve` process on a migrated database of customers with phones 
 
   incoming   caller ID identifies the customer; the main menu
   menu       "1" for the balance: the PIN is asked for
-  pin        the PIN (an argon2id check, a rate-limit counter); the balance is read out
+  pin        the PIN (its keyed check, a rate-limit counter); the balance is read out
   to queue   "0" for a person: the general queue (the phone line is set to always open)
   wait       the queue's wait URL, polled three times: position and estimate, the hold menu
   hang-up    the status callback: the call is abandoned, its contact ends on a case
