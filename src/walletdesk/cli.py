@@ -22,7 +22,7 @@ from walletdesk.disputes.cli import disputes_app
 from walletdesk.hotline.queue_cli import hotline_app
 from walletdesk.hotline.softphone import call_command
 from walletdesk.idempotency import service as idempotency
-from walletdesk.identity.service import pins_under_older_keys, reseal_personal_data
+from walletdesk.identity.service import pins_to_move, reseal_personal_data
 from walletdesk.kit import crypto, ratelimit
 from walletdesk.kit.errors import DomainError
 from walletdesk.kit.money import format_minor, parse_amount
@@ -233,12 +233,17 @@ def reseal_data() -> None:
     """Re-encrypt personal data under the newest data key (after adding one)."""
     with _database().unit_of_work() as session:
         changed = reseal_personal_data(session) + reseal_staff_secrets(session)
-        waiting = pins_under_older_keys(session)
+        pins = pins_to_move(session)
     console.print(f"re-encrypted {changed} values under the newest key")
-    if waiting:
+    if pins.under_older_keys:
         console.print(
-            f"{waiting} payment PINs are still under older keys: each moves when its customer "
-            "next uses it; keep the older keys until this is 0"
+            f"{pins.under_older_keys} payment PINs are still under older keys: each moves when "
+            "its customer next uses it; keep the older keys until this is 0"
+        )
+    if pins.argon2id:
+        console.print(
+            f"{pins.argon2id} payment PINs are argon2id hashes from before keyed PINs: each is "
+            "kept keyed when its customer next uses it (they need no data key)"
         )
 
 

@@ -313,6 +313,24 @@ def test_wrong_pins_lock_self_service_not_the_account(db: Database, caller, dial
     assert _call(db, phone.sid).verification == "caller_id"
 
 
+def test_a_pin_whose_key_was_removed_offers_a_person_and_counts_no_miss(
+    db: Database, caller, dial: Dial
+) -> None:
+    person = caller("en")
+    with db.unit_of_work() as session:
+        credential = session.get(Credential, person.id)
+        scheme, _key_id, salt, mac = credential.pin_hash.split(":")
+        credential.pin_hash = ":".join((scheme, "retired", salt, mac))  # a key no longer set
+    heard, phone = dial(person.phone, f"1,{PIN}")
+    text = heard.text()
+    assert "Sorry, we couldn't do that just now." in text
+    assert "To speak with someone, press 0." in text
+    assert "That PIN isn't right." not in text
+    assert _call(db, phone.sid).verification == "caller_id"
+    with db.unit_of_work() as session:
+        assert session.get(Credential, person.id).pin_failures == 0
+
+
 def test_an_unknown_caller_chooses_a_language_and_cannot_self_serve(
     db: Database, dial: Dial
 ) -> None:

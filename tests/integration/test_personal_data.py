@@ -16,7 +16,7 @@ from walletdesk.db import Database
 from walletdesk.identity.service import (
     check_payment_pin,
     credential_of,
-    pins_under_older_keys,
+    pins_to_move,
     reseal_personal_data,
     set_pin,
 )
@@ -167,11 +167,40 @@ def test_a_pin_moves_to_the_newest_key_when_next_used(db: Database, rotated_keys
     assert f":{rotated_keys}:" not in _kept_pin(db, customer_id)
     with db.unit_of_work() as session:
         reseal_personal_data(session)
-        assert pins_under_older_keys(session) == 1  # a PIN cannot be moved without the PIN
+        assert pins_to_move(session).under_older_keys == 1  # not without the PIN
     assert _pin_checks(db, customer_id) is None
     assert f":{rotated_keys}:" in _kept_pin(db, customer_id)
     with db.unit_of_work() as session:
-        assert pins_under_older_keys(session) == 0
+        assert pins_to_move(session) == (0, 0)
     # Once moved, the old key can go: the PIN needs only the new one.
     get_settings().data_keys = get_settings().data_keys.rsplit(",", 1)[1]
     assert _pin_checks(db, customer_id) is None
+
+
+def test_a_pin_under_a_removed_key_asks_for_a_new_one_and_counts_no_miss(
+    db: Database, rotated_keys: str
+) -> None:
+    with _before_rotation():
+        customer_id = _customer_with_pin(db)
+    get_settings().data_keys = get_settings().data_keys.rsplit(",", 1)[1]  # the old key is gone
+    for _ in range(6):  # more than the misses that would lock payments
+        assert _pin_checks(db, customer_id) == "pin_reset_required"
+    with db.unit_of_work() as session:
+        assert credential_of(session, customer_id).pin_failures == 0
+
+
+def test_moving_a_pin_to_the_newest_key_never_undoes_a_pin_changed_meanwhile(
+    db: Database, rotated_keys: str
+) -> None:
+    if db.url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer at a time: the two transactions cannot overlap there")
+    with _before_rotation():
+        customer_id = _customer_with_pin(db)
+    with db.unit_of_work() as paying:
+        read = credential_of(paying, customer_id)  # the payment read the PIN under the old key
+        with db.unit_of_work() as changing:  # meanwhile the customer sets a new PIN
+            set_pin(changing, customer_id, "470913", current_pin=PIN)
+        assert check_payment_pin(paying, customer_id, PIN) is None  # what it had read matched
+        assert read.pin_hash is not None
+    assert _pin_checks(db, customer_id, "470913") is None
+    assert _pin_checks(db, customer_id, PIN) == "pin_wrong"

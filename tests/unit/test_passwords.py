@@ -13,6 +13,7 @@ from walletdesk.identity.passwords import (
     hash_pin,
     hash_secret,
     may_be_pin,
+    pin_checkable,
     pin_is_current,
     pin_matches,
     verify_secret,
@@ -112,3 +113,11 @@ def test_a_pin_is_ascii_digits(pin: str) -> None:
     assert not may_be_pin(pin)
     with pytest.raises(DomainError):
         check_pin(pin)
+
+
+@pytest.mark.parametrize("damage", [":extra", "!", "="])
+def test_a_damaged_pin_value_fails_closed(damage: str) -> None:
+    stored = hash_pin(7, "258036")
+    damaged = stored[:-1] + damage if damage != ":extra" else stored + damage
+    assert not pin_matches(damaged, 7, "258036")
+    assert not pin_checkable(damaged)

@@ -134,6 +134,8 @@ def _verify_pin(ctx: Context, pin: str | None) -> str:
     if error is None:
         calls.note_verification(ctx.call, VerificationLevel.STRONG, "payment_pin")
         return SUCCESS
+    if error.code == "pin_reset_required":  # no PIN can match it now: not the caller's miss
+        return FAILURE
     calls.note_verification(ctx.call, VerificationLevel.STRONG, "payment_pin", passed=False)
     if error.code == "pin_locked" or ctx.count("pin_misses") >= PIN_TRIES:
         return _lock_self_service(ctx)

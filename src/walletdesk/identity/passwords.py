@@ -32,6 +32,7 @@ MAX_PASSWORD = 256  # long passphrases are welcome; nothing is ever truncated
 PIN_LENGTH = 6
 PIN_SCHEME = "pin-hmac1"  # scheme:key id:salt:mac, base64url
 PIN_KEY_PURPOSE = "walletdesk payment PIN v1"
+PIN_SALT_BYTES = 16
 
 # OWASP's argon2id floor for memory and passes (m = 19 MiB, t = 2).
 _HASHER = PasswordHasher(
@@ -105,7 +106,7 @@ def hash_secret(secret: str) -> str:
 def hash_pin(customer_id: int, pin: str) -> str:
     """The value kept for `customer_id`'s payment PIN, under the newest data key."""
     key_id, key = crypto.purpose_key(PIN_KEY_PURPOSE)
-    salt = os.urandom(16)
+    salt = os.urandom(PIN_SALT_BYTES)
     return ":".join((PIN_SCHEME, key_id, _b64(salt), _b64(_pin_mac(key, salt, customer_id, pin))))
 
 
@@ -114,21 +115,49 @@ def pin_matches(stored: str | None, customer_id: int, pin: str) -> bool:
     (before keyed PINs) still verify; `pin_is_current` tells when to keep one again."""
     if stored is None:
         return False
-    if not stored.startswith(PIN_SCHEME + ":"):
+    if not is_keyed_pin(stored):
         return verify_secret(stored, pin)
-    _, key_id, salt, mac = stored.split(":")
-    try:
-        _, key = crypto.purpose_key(PIN_KEY_PURPOSE, key_id)
-    except KeyError:  # its data key was removed from WALLETDESK_DATA_KEYS too soon
-        log.error("a payment PIN is kept under data key %r, which is no longer configured", key_id)
+    parts = _keyed_parts(stored)
+    if parts is None:
         return False
-    return hmac.compare_digest(_pin_mac(key, _unb64(salt), customer_id, pin), _unb64(mac))
+    key, salt, mac = parts
+    return hmac.compare_digest(_pin_mac(key, salt, customer_id, pin), mac)
+
+
+def is_keyed_pin(stored: str) -> bool:
+    return stored.startswith(PIN_SCHEME + ":")
+
+
+def pin_checkable(stored: str) -> bool:
+    """False for a keyed PIN whose data key is no longer configured (or a damaged value): no
+    PIN can match it, so the customer has to set a new one rather than be counted wrong."""
+    return not is_keyed_pin(stored) or _keyed_parts(stored) is not None
 
 
 def pin_is_current(stored: str) -> bool:
     """Kept the current way under the newest data key: once a PIN checks out, any other value
     is replaced (key rotation; argon2id hashes from before keyed PINs)."""
     return stored.startswith(f"{PIN_SCHEME}:{crypto.purpose_key(PIN_KEY_PURPOSE)[0]}:")
+
+
+def _keyed_parts(stored: str) -> tuple[bytes, bytes, bytes] | None:
+    """A keyed PIN's key, salt and MAC; None, logged, when its key is gone or it is damaged."""
+    parts = stored.split(":")
+    if len(parts) != 4:
+        log.error("a payment PIN value is damaged (%d parts)", len(parts))
+        return None
+    _, key_id, salt, mac = parts
+    try:
+        _, key = crypto.purpose_key(PIN_KEY_PURPOSE, key_id)
+        salt_bytes, mac_bytes = _unb64(salt), _unb64(mac)
+        if (len(salt_bytes), len(mac_bytes)) == (PIN_SALT_BYTES, sha256().digest_size):
+            return key, salt_bytes, mac_bytes
+        log.error("a payment PIN value under data key %r is damaged", key_id)
+    except KeyError:  # its data key was removed from WALLETDESK_DATA_KEYS too soon
+        log.error("a payment PIN is kept under data key %r, which is no longer configured", key_id)
+    except ValueError:  # not base64url
+        log.error("a payment PIN value under data key %r is damaged", key_id)
+    return None
 
 
 def _pin_mac(key: bytes, salt: bytes, customer_id: int, pin: str) -> bytes:

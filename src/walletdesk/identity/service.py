@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyotp
 import segno
@@ -32,6 +32,8 @@ from walletdesk.identity.passwords import (
     check_pin,
     hash_pin,
     hash_secret,
+    is_keyed_pin,
+    pin_checkable,
     pin_is_current,
     pin_matches,
     verify_secret,
@@ -82,6 +84,12 @@ define(
 define("pin_required", 403, en="Enter your 6-digit payment PIN.", zh="请输入 6 位支付密码。")
 define("pin_not_set", 403, en="Set a payment PIN first.", zh="请先设置支付密码。")
 define("pin_wrong", 403, en="The payment PIN is wrong.", zh="支付密码错误。")
+define(
+    "pin_reset_required",
+    403,
+    en="Your payment PIN has to be set again: set a new one with your password.",
+    zh="您的支付密码需要重新设置，请凭登录密码设置新的支付密码。",
+)
 define(
     "pin_locked",
     423,
@@ -658,10 +666,12 @@ def check_payment_pin(session: Session, customer_id: int, pin: str | None) -> Do
         return DomainError("pin_locked", minutes=math.ceil(remaining.total_seconds() / 60))
     if not pin:
         return DomainError("pin_required")
+    if not pin_checkable(credential.pin_hash):  # its data key is gone: not the customer's miss
+        return DomainError("pin_reset_required")
     if pin_matches(credential.pin_hash, customer_id, pin):
         credential.pin_failures = 0
         if not pin_is_current(credential.pin_hash):  # an older data key, or argon2id
-            credential.pin_hash = hash_pin(customer_id, pin)
+            _keep_pin_again(session, credential, pin)
         return None
     credential.pin_failures += 1
     if credential.pin_failures >= PIN_MAX_FAILURES:
@@ -670,6 +680,19 @@ def check_payment_pin(session: Session, customer_id: int, pin: str | None) -> Do
         _notify(session, customer_id, "account_locked", reason="payment_pin")
         return DomainError("pin_locked", minutes=int(PIN_LOCK.total_seconds() // 60))
     return DomainError("pin_wrong")
+
+
+def _keep_pin_again(session: Session, credential: Credential, pin: str) -> None:
+    """The PIN kept under the newest data key, unless it changed since it was read: a PIN set
+    meanwhile by another transaction must not be overwritten with the one it replaced."""
+    session.execute(
+        update(Credential)
+        .where(
+            Credential.customer_id == credential.customer_id,
+            Credential.pin_hash == credential.pin_hash,
+        )
+        .values(pin_hash=hash_pin(credential.customer_id, pin))
+    )
 
 
 # --- TOTP and recovery codes ---------------------------------------------------------------------
@@ -985,7 +1008,7 @@ def reseal_personal_data(session: Session) -> int:
     """Re-encrypt names, national ids and TOTP secrets under the newest data key.
 
     Run after adding a key to WALLETDESK_DATA_KEYS; once it reports 0, and no payment PIN is
-    left under an older key (`pins_under_older_keys`), older keys can go.
+    left under an older key (`pins_to_move`), older keys can go.
     """
     changed = 0
     for customer in session.execute(select(Customer)).scalars():
@@ -1006,12 +1029,20 @@ def reseal_personal_data(session: Session) -> int:
     return changed + _reseal_outbox(session)
 
 
-def pins_under_older_keys(session: Session) -> int:
+class PinsToMove(NamedTuple):
     """Payment PINs not yet kept under the newest data key. Without the PIN none can be moved:
-    each moves when its customer next uses it, and a customer whose PIN is still under a key
-    when it goes must set a new PIN."""
-    kept = select(Credential.pin_hash).where(Credential.pin_hash.is_not(None))
-    return sum(not pin_is_current(value) for value in session.execute(kept).scalars())
+    each moves when its customer next uses it."""
+
+    under_older_keys: int  # an older key cannot go before this is 0 (else: a new PIN to set)
+    argon2id: int  # hashed before keyed PINs: they need no data key
+
+
+def pins_to_move(session: Session) -> PinsToMove:
+    kept = session.execute(select(Credential.pin_hash).where(Credential.pin_hash.is_not(None)))
+    values = [value for value in kept.scalars() if value is not None]
+    keyed = [value for value in values if is_keyed_pin(value)]
+    older = sum(not pin_is_current(value) for value in keyed)
+    return PinsToMove(under_older_keys=older, argon2id=len(values) - len(keyed))
 
 
 def _reseal_outbox(session: Session) -> int:
