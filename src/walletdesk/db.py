@@ -5,9 +5,8 @@ IMMEDIATE so that two writers never deadlock upgrading a read lock (SQLite's doc
 advice for concurrent writers). Within one process, those transactions also take turns on a
 lock of their own, taken at the first statement: SQLite makes a waiting writer poll, sleeping
 up to 100 ms between tries, so under load a few requests waited seconds while the lock stood
-free; a thread lock hands it over at once. Reads that need no lock (`Database.read_only`)
-begin DEFERRED and, in WAL mode, neither wait for writers nor hold them up. PostgreSQL runs at
-READ COMMITTED; the ledger takes row locks in account-id order.
+free; a thread lock hands it over at once. PostgreSQL runs at READ COMMITTED; the ledger takes
+row locks in account-id order.
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ BigId = (
 )
 
 
-READ_ONLY = "walletdesk_read_only"  # an execution option: this transaction writes nothing
 SQLITE_LOCK_WAIT_SECONDS = 60  # a writer waits this long for the lock (ours, then SQLite's)
 _TURNS = "walletdesk_writer_turns"  # Session.info: this process's SQLite writer lock, held
 
@@ -61,8 +59,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        deferred = connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, *, pool_size: int = 20) -> Engine:
@@ -117,9 +114,6 @@ class Database:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._readers = sessionmaker(
-            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
-        )
         if is_sqlite(self.engine):
             # Re-entrant: a transaction begun inside another on one thread waits on SQLite's
             # own lock, as it always did, rather than on this one.
@@ -153,18 +147,6 @@ class Database:
             session.rollback()
             raise
         finally:
-            session.close()
-
-    @contextmanager
-    def read_only(self) -> Iterator[Session]:
-        """A transaction that only reads: it takes no write lock on SQLite and waits for no
-        writer. What it reads may change before a later unit of work; anything decided on it
-        must be checked again there. Rolled back at the end."""
-        session = self._readers()
-        try:
-            yield session
-        finally:
-            session.rollback()
             session.close()
 
     def ping(self) -> bool:

@@ -1,5 +1,4 @@
-"""The unit of work and the read-only transaction, on both databases: a look that decides
-nothing never waits for a writer, and keeps nothing it might have written."""
+"""The unit of work on both databases: writers on many threads all commit, taking turns."""
 
 from __future__ import annotations
 
@@ -13,35 +12,6 @@ from walletdesk.wallet.models import Customer
 from walletdesk.wallet.service import customers
 
 WAIT = 10.0  # seconds: far longer than any read takes, far shorter than a writer here holds on
-
-
-def test_a_read_only_transaction_does_not_wait_for_a_writer(db: Database) -> None:
-    with db.unit_of_work() as session:
-        known, _ = customers.create_customer(session, "已有", phone="+8613700000001")
-    read: list[str] = []
-
-    def look() -> None:
-        with db.read_only() as reader:
-            read.extend(reader.scalars(select(Customer.phone).order_by(Customer.id)))
-
-    with db.unit_of_work() as writer:
-        customers.create_customer(writer, "新来", phone="+8613700000002")
-        writer.flush()  # the writer holds its locks (SQLite's whole database) from here on
-        looking = threading.Thread(target=look)
-        looking.start()
-        looking.join(WAIT)
-        finished_while_writing = not looking.is_alive()
-    looking.join()
-    assert finished_while_writing
-    assert read == [known.phone]  # what was committed, not the writer's pending row
-
-
-def test_what_a_read_only_transaction_writes_is_not_kept(db: Database) -> None:
-    with db.read_only() as session:
-        customers.create_customer(session, "不留", phone="+8613700000003")
-        session.flush()
-    with db.unit_of_work() as session:
-        assert session.scalars(select(Customer)).all() == []
 
 
 def test_units_of_work_on_many_threads_all_commit(db: Database) -> None:
