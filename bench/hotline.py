@@ -77,6 +77,7 @@ from benchkit import Section, ceiling_verdict, progress, run
 from http_section import Running, server
 from ledger import scratch_database
 from risk import percentile
+from walletdesk.config import get_settings
 from walletdesk.db import Database
 from walletdesk.hotline.replay import TOKEN_HEADER
 from walletdesk.hotline.voice_paths import INCOMING, STATUS
@@ -98,6 +99,8 @@ SERVER_SETTINGS = {
     # Each line calls from one customer many times a run: far over the real 3 PINs per 30
     # minutes. The limit stays on (its counter is written on every PIN), only higher.
     "WALLETDESK_RATE_LIMITS": '{"hotline.pin": "1000000/30m"}',
+    # The key the PINs were kept under here (`prepare`), whatever this shell sets.
+    "WALLETDESK_DATA_KEYS": get_settings().data_keys,
 }
 
 
