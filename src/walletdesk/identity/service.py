@@ -666,13 +666,13 @@ def check_payment_pin(session: Session, customer_id: int, pin: str | None) -> Do
         return DomainError("pin_locked", minutes=math.ceil(remaining.total_seconds() / 60))
     if not pin:
         return DomainError("pin_required")
-    if not pin_checkable(credential.pin_hash):  # its data key is gone: not the customer's miss
-        return DomainError("pin_reset_required")
     if pin_matches(credential.pin_hash, customer_id, pin):
         credential.pin_failures = 0
         if not pin_is_current(credential.pin_hash):  # an older data key, or argon2id
             _keep_pin_again(session, credential, pin)
         return None
+    if not pin_checkable(credential.pin_hash):  # its data key is gone: not the customer's miss
+        return DomainError("pin_reset_required")
     credential.pin_failures += 1
     if credential.pin_failures >= PIN_MAX_FAILURES:
         credential.pin_failures = 0
@@ -1038,11 +1038,17 @@ class PinsToMove(NamedTuple):
 
 
 def pins_to_move(session: Session) -> PinsToMove:
-    kept = session.execute(select(Credential.pin_hash).where(Credential.pin_hash.is_not(None)))
-    values = [value for value in kept.scalars() if value is not None]
-    keyed = [value for value in values if is_keyed_pin(value)]
-    older = sum(not pin_is_current(value) for value in keyed)
-    return PinsToMove(under_older_keys=older, argon2id=len(values) - len(keyed))
+    older = argon2id = 0
+    for value in session.scalars(
+        select(Credential.pin_hash).where(Credential.pin_hash.is_not(None))
+    ):
+        if value is None or pin_is_current(value):
+            continue
+        if is_keyed_pin(value):
+            older += 1
+        else:
+            argon2id += 1
+    return PinsToMove(under_older_keys=older, argon2id=argon2id)
 
 
 def _reseal_outbox(session: Session) -> int:

@@ -80,9 +80,8 @@ def _current() -> tuple[str, bytes]:
 def purpose_key(purpose: str, key_id: str | None = None) -> tuple[str, bytes]:
     """A key for `purpose` alone, derived (HKDF-SHA256) from data key `key_id`, by default the
     newest, and that key's id. KeyError when no data key has that id."""
-    spec = get_settings().data_keys
-    key_id = key_id if key_id is not None else list(_keys(spec))[-1]
-    return key_id, _derived(spec, key_id, purpose)
+    key_id = key_id if key_id is not None else _current()[0]
+    return key_id, _derived(get_settings().data_keys, key_id, purpose)
 
 
 @lru_cache(maxsize=64)
