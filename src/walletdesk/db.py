@@ -12,13 +12,14 @@ row locks in account-id order.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, Engine, MetaData, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 
 NAMING_CONVENTION = {
@@ -38,6 +39,9 @@ BigId = (
 
 
 SQLITE_LOCK_WAIT_SECONDS = 60  # a writer waits this long for the lock (ours, then SQLite's)
+# A pooled PostgreSQL connection idle this long is pinged before it is used again (below).
+PING_AFTER_IDLE_SECONDS = 5.0
+_IDLE_SINCE = "walletdesk_idle_since"  # ConnectionRecord.info: when it went back to the pool
 _TURNS = "walletdesk_writer_turns"  # Session.info: this process's SQLite writer lock, held
 
 
@@ -71,13 +75,32 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
-        hide_parameters=True,
-    )
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True)
+    _ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection before reuse only when it sat idle `idle_seconds` or more.
+
+    That is when a server restart, a failover or an idle timeout may have closed it unseen.
+    SQLAlchemy's pool_pre_ping pings on every checkout: under load that is one more round trip
+    per request, each a wait for the GIL to come back. A connection that dies while in use
+    fails its statement either way; SQLAlchemy then discards the whole pool."""
+
+    @event.listens_for(engine, "checkin")
+    def _went_idle(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < idle_seconds:
+            return  # just connected, or in use moments ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError("the pooled connection is gone") from error  # a new one
 
 
 def is_sqlite(engine_or_session: Engine | Session) -> bool:

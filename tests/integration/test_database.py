@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 from tests.integration.threads_support import run_together
 
+from walletdesk import db as db_module
 from walletdesk.db import Database
 from walletdesk.wallet.models import Customer
 from walletdesk.wallet.service import customers
@@ -48,3 +50,23 @@ def test_a_unit_of_work_holds_no_one_up_before_its_first_statement(db: Database)
     assert others_went_on == [True]
     with db.unit_of_work() as session:
         assert len(session.scalars(select(Customer)).all()) == 2
+
+
+def test_a_connection_closed_while_idle_in_the_pool_is_replaced(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL restarted, or an idle timeout closed a pooled connection: the next request
+    gets a working one instead of an error."""
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 0.0)  # idle: from the first use
+    database, server_side = Database(postgres_url, pool_size=1), Database(postgres_url)
+    backend = text("SELECT pg_backend_pid()")
+    try:
+        with database.unit_of_work() as session:
+            pooled = session.execute(backend).scalar_one()
+        with server_side.unit_of_work() as session:
+            session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pooled})
+        with database.unit_of_work() as session:
+            assert session.execute(backend).scalar_one() != pooled
+    finally:
+        database.dispose()
+        server_side.dispose()
