@@ -30,6 +30,7 @@ def _call(server: str, *args: str, **settings: str) -> subprocess.CompletedProce
 def test_a_call_hears_the_greeting_and_the_balance(
     server: str, e2e_db: Database, sandbox_path: Path
 ) -> None:
+    always_open(e2e_db)  # the main menu, whatever the hour the test runs at
     with e2e_db.unit_of_work() as session:
         person, _ = customers.create_customer(session, "张伟", phone=PHONE, language="zh-CN")
         set_pin(session, person.id, PIN)
