@@ -253,19 +253,20 @@ class Settings(BaseSettings):
         description="The carrier's auth token: every voice webhook must be signed with it "
         "(X-Twilio-Signature); change it outside a demo",
     )
-    voice_threads: int = Field(
-        default=1,
-        ge=1,
-        le=64,
-        description="Voice webhooks run on at most this many threads at once per server process "
-        "(the rest wait their turn, first come first served): Python runs one thread at a time, "
-        "so more of them only slow each other down; run more server processes for more at once, "
-        "or raise this when the database is far away and each webhook mostly waits for it",
-    )
     twilio_public_url: str | None = Field(
         default=None,
         description="The URL the carrier calls, when a proxy stands in front (https://host); "
         "webhook signatures are checked against it instead of the request's own URL",
+    )
+    voice_threads: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Voice webhooks run on at most this many threads at once per server process; "
+        "the rest wait their turn, first come first served. A webhook is mostly Python, which "
+        "runs one thread at a time, so more threads only slow each other down; but a webhook "
+        "waiting for a locked row holds up those behind it. Run more server processes for more "
+        "at once, or raise this when the database is far away and webhooks mostly wait for it",
     )
     hotline_flow_path: Path | None = Field(
         default=None,

@@ -19,8 +19,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, Engine, MetaData, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DisconnectionError, IntegrityError
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import IntegrityError, InvalidatePoolError
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -83,24 +85,27 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
 def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
     """Ping a pooled connection before reuse only when it sat idle `idle_seconds` or more.
 
-    That is when a server restart, a failover or an idle timeout may have closed it unseen.
-    SQLAlchemy's pool_pre_ping pings on every checkout: under load that is one more round trip
-    per request, each a wait for the GIL to come back. A connection that dies while in use
-    fails its statement either way; SQLAlchemy then discards the whole pool."""
+    SQLAlchemy's pool_pre_ping pings on every checkout: under load one more round trip per
+    request, each also a wait for the interpreter lock to come back. A connection is most likely
+    to have been closed unseen (an idle timeout, a restart overnight) after it sat idle. One
+    found dead empties the whole pool, as pool_pre_ping does, since its siblings went with it;
+    a connection used moments before a restart fails its next statement instead."""
 
     @event.listens_for(engine, "checkin")
-    def _went_idle(_dbapi_connection: Any, record: Any) -> None:
-        record.info[_IDLE_SINCE] = time.monotonic()
+    def _went_idle(_dbapi_connection: DBAPIConnection | None, entry: ConnectionPoolEntry) -> None:
+        entry.info[_IDLE_SINCE] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
-    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        idle_since = record.info.get(_IDLE_SINCE)
+    def _ping_if_idle(
+        dbapi_connection: DBAPIConnection, entry: ConnectionPoolEntry, _proxy: object
+    ) -> None:
+        idle_since = entry.info.get(_IDLE_SINCE)  # none yet: just connected
         if idle_since is None or time.monotonic() - idle_since < idle_seconds:
-            return  # just connected, or in use moments ago
+            return
         try:
             engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as error:
-            raise DisconnectionError("the pooled connection is gone") from error  # a new one
+            raise InvalidatePoolError("the pooled connection is gone") from error  # new ones
 
 
 def is_sqlite(engine_or_session: Engine | Session) -> bool:

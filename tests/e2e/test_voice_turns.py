@@ -1,6 +1,6 @@
-"""Voice webhooks take turns on a few threads of their own (Settings.voice_threads): a call
-whose webhook is stuck holds up the calls behind it, never the rest of the server, and every
-call is answered once it moves again."""
+"""Voice webhooks take turns on their own threads (Settings.voice_threads): a call whose
+webhook is stuck holds up the calls behind it, never the rest of the server, and every call is
+answered once it moves again."""
 
 from __future__ import annotations
 
@@ -35,16 +35,15 @@ def _menu(document: ET.Element | None) -> str:
     return gather.get("action", "")
 
 
-def _until_one_waits_for_a_lock(db: Database) -> None:
-    """Until a server's transaction waits for a row lock (PostgreSQL's own view of it)."""
-    waiting = text(
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+def _until_blocked_by(db: Database, holder: int) -> None:
+    """Until a transaction waits for a lock the backend `holder` holds (PostgreSQL's view)."""
+    blocked = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE :holder = ANY(pg_blocking_pids(pid))"
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with db.unit_of_work() as session:
-            if session.execute(waiting).scalar_one():
+            if session.execute(blocked, {"holder": holder}).scalar_one():
                 return
         time.sleep(0.02)
     raise AssertionError("the webhook never reached the locked call")
@@ -64,8 +63,9 @@ def test_a_stuck_webhook_holds_up_only_the_webhooks_behind_it(
             # The first call's record locked, as a slow transaction elsewhere would hold it:
             # its next webhook waits on the lock, on the webhooks' only thread.
             session.execute(select(Call).where(Call.sid == first.sid).with_for_update()).one()
+            holder = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
             stuck: Future[ET.Element | None] = pool.submit(first.post, menu_url, Digits="2")
-            _until_one_waits_for_a_lock(e2e_db)
+            _until_blocked_by(e2e_db, holder)
             behind: Future[ET.Element | None] = pool.submit(second.post, INCOMING)
             health = client.get(server.url + "/health", timeout=STUCK)
             assert health.status_code == 200  # the rest of the server answers meanwhile

@@ -70,3 +70,22 @@ def test_a_connection_closed_while_idle_in_the_pool_is_replaced(
     finally:
         database.dispose()
         server_side.dispose()
+
+
+@pytest.mark.parametrize(("idle_after", "pings"), [(0.0, 1), (3600.0, 0)])
+def test_a_pooled_connection_is_pinged_only_after_sitting_idle(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, idle_after: float, pings: int
+) -> None:
+    """A busy server does not spend a round trip per request asking whether PostgreSQL is up."""
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", idle_after)
+    database = Database(postgres_url, pool_size=1)
+    dialect, pinged = database.engine.dialect, []
+    ping = dialect.do_ping
+    monkeypatch.setattr(dialect, "do_ping", lambda connection: pinged.append(1) or ping(connection))
+    try:
+        for _ in range(2):  # the second takes the connection the first gave back
+            with database.unit_of_work() as session:
+                session.execute(text("SELECT 1"))
+    finally:
+        database.dispose()
+    assert len(pinged) == pings

@@ -14,12 +14,13 @@ the form, keyed with the auth token); anything else is refused with 403 before i
 Behind a proxy, WALLETDESK_TWILIO_PUBLIC_URL names the URL the carrier called. A webhook the
 carrier retries hears the same answer and moves the call on once (hotline.replay).
 
-The webhooks run on a few threads of their own (Settings.voice_threads), first come first
-served. Python runs one thread at a time: a dozen webhooks arriving together on a dozen threads
-all finish late, each waiting for the interpreter at every database round trip, where on four
-the first ones are answered at once. On the hotline bench (PostgreSQL, one process) that took
-the webhook p99 from 86 ms to 52 ms and the webhooks a server answers flat out from 102/s to
-147/s. Other endpoints keep the server's usual pool: a slow card gateway holds up no call.
+The webhooks take turns on threads of their own (Settings.voice_threads: two by default), first
+come first served. Python runs one thread at a time: a dozen webhooks arriving together on a
+dozen threads all finish late, each also waiting for the interpreter after every database round
+trip, where two at a time the first are answered at once (and one waiting for the database
+leaves the other to run). Other endpoints keep the
+server's usual pool, so a slow card gateway holds up no call. docs/performance.md has the
+figures (bench/hotline.py).
 """
 
 from __future__ import annotations
@@ -78,8 +79,9 @@ def engine_for(call_flow: Flow) -> Engine:
     return Engine(call_flow, URLS)
 
 
-# Per event loop, as anyio keeps its own thread limiter: a server process runs one loop; a test
-# client may start several, and a limiter must not be shared between loops.
+# Per event loop, as anyio keeps its own thread limiter, sized by the settings of the app whose
+# webhook comes first on the loop: a server process runs one loop and one app; a test client may
+# start several loops, and a limiter must not be shared between loops.
 _turns: RunVar[anyio.CapacityLimiter] = RunVar("walletdesk_voice_turns")
 
 
