@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -82,45 +81,6 @@ def test_holiday_and_partial_day_then_back_to_normal(db: Database) -> None:
         assert service.is_open(session, "phone", beijing(2026, 2, 17, 12)).open
         with pytest.raises(DomainError, match="hours_exception_not_found"):
             service.remove_exception(session, "phone", FESTIVAL, actor="test")
-
-
-def _always_open(db: Database) -> None:
-    with db.unit_of_work() as session:
-        service.set_schedule(
-            session, "phone", time_zone="Asia/Shanghai", weekly={}, always_open=True, actor="test"
-        )
-
-
-def _phone_always_open(db: Database) -> bool:
-    with db.unit_of_work() as session:
-        return service.get_schedule(session, "phone").always_open
-
-
-def test_a_change_that_rolls_back_is_never_served(db: Database) -> None:
-    assert not _phone_always_open(db)  # read, and kept for a few seconds
-    with pytest.raises(RuntimeError), db.unit_of_work() as session:
-        service.set_schedule(
-            session, "phone", time_zone="Asia/Shanghai", weekly={}, always_open=True, actor="test"
-        )
-        assert service.get_schedule(session, "phone").always_open  # its own change
-        raise RuntimeError("the operator's request failed after the change")
-    assert not _phone_always_open(db)
-    _always_open(db)
-    assert _phone_always_open(db)  # this process's change: at once
-
-
-def test_another_server_process_changing_the_hours_is_seen_within_seconds(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(service, "HOURS_FRESH_SECONDS", 0.2)
-    assert not _phone_always_open(db)
-    other_process = Database(db.url)
-    try:
-        _always_open(other_process)
-    finally:
-        other_process.dispose()
-    time.sleep(0.3)
-    assert _phone_always_open(db)
 
 
 @pytest.mark.parametrize(

@@ -8,13 +8,11 @@ set first. Services never commit; every change is written to the audit log.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
-from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletdesk.audit.service import record
@@ -37,12 +35,6 @@ DEFAULT_ZONE = "Asia/Shanghai"
 DEFAULT_WEEKLY = {day: ["08:00-22:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 DEFAULT_NAMES = ("phone", "chat")
 NOTE_MAX_LENGTH = 200
-HOURS_FRESH_SECONDS = 5.0
-_CHANGED_HERE = "walletdesk_hours_changed"  # Session.info: this transaction changed some hours
-# The hours as last read, per database (engine) and name, with time.monotonic() of the read.
-_read: WeakKeyDictionary[Engine | Connection, dict[str, tuple[float, WeeklySchedule]]] = (
-    WeakKeyDictionary()
-)
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}(:[a-z0-9][a-z0-9_-]{0,30})?$")
 
 
@@ -54,17 +46,7 @@ def is_open(
 
 
 def get_schedule(session: Session, name: str) -> WeeklySchedule:
-    """`name`'s hours, as read at most HOURS_FRESH_SECONDS ago by this process. The hotline asks
-    three times per call and they change a few times a year: another server process's change
-    is seen within that time, this process's at once (and a transaction sees its own)."""
-    if session.info.get(_CHANGED_HERE):
-        return to_schedule(_row_or_default(session, name))
-    engine, now = session.get_bind(), time.monotonic()
-    read = _read.setdefault(engine, {})
-    known = read.get(name)
-    if known is None or now - known[0] >= HOURS_FRESH_SECONDS:
-        known = read[name] = (now, to_schedule(_row_or_default(session, name)))
-    return known[1]
+    return to_schedule(_row_or_default(session, name))
 
 
 def list_schedules(session: Session) -> dict[str, WeeklySchedule]:
@@ -178,23 +160,8 @@ def _saved(
     schedule = _validated(row)
     row.updated_by, row.updated_at = actor[:64], clock.now()
     session.flush()
-    _forget_read_hours(session)
     record(session, actor=actor, action=action, subject=f"hours:{row.name}", detail=detail)
     return schedule
-
-
-def _forget_read_hours(session: Session) -> None:
-    """Hours changed in this transaction: it reads its own; everyone reads again once it ends."""
-    session.info[_CHANGED_HERE] = True
-    engine = session.get_bind()
-
-    def forget(ended: Session, *_: object) -> None:
-        ended.info.pop(_CHANGED_HERE, None)
-        _read.pop(engine, None)
-
-    _read.pop(engine, None)
-    event.listen(session, "after_commit", forget, once=True)
-    event.listen(session, "after_rollback", forget, once=True)
 
 
 def _row_or_default(session: Session, name: str) -> ServiceHours:
