@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import select
 
 from tests.e2e.conftest import ServerProcess
-from tests.e2e.hotline_support import TOKEN, always_open
+from tests.e2e.hotline_support import always_open, silent_phone
 from walletdesk.db import Database
 from walletdesk.hotline.models import Call
 from walletdesk.hotline.softphone import Softphone
@@ -22,7 +22,7 @@ from walletdesk.staff.service import create_staff, issue_session
 
 def _queue_up(client: httpx.Client, url: str, number: str) -> tuple[Softphone, str]:
     """A caller who chose English and pressed 0 for a person: the phone and its wait URL."""
-    phone = Softphone(client, url, TOKEN, from_number=number, show=lambda _: None)
+    phone = silent_phone(client, url, number)
     document = phone.post(INCOMING)
     for digits in ("2", "0"):  # English; a person
         assert document is not None

@@ -14,17 +14,12 @@ import pytest
 from sqlalchemy import select, text
 
 from tests.e2e.conftest import ServerProcess
-from tests.e2e.hotline_support import TOKEN
+from tests.e2e.hotline_support import silent_phone
 from walletdesk.db import Database, is_sqlite
 from walletdesk.hotline.models import Call
-from walletdesk.hotline.softphone import Softphone
 from walletdesk.hotline.voice_paths import INCOMING
 
 STUCK = 1.5  # seconds a held webhook is left waiting, with the others behind it
-
-
-def _phone(client: httpx.Client, url: str, number: str) -> Softphone:
-    return Softphone(client, url, TOKEN, from_number=number, show=lambda _: None)
 
 
 def _menu(document: ET.Element | None) -> str:
@@ -56,9 +51,9 @@ def test_a_stuck_webhook_holds_up_only_the_webhooks_behind_it(
         pytest.skip("SQLite: a transaction holding the write lock holds up every request")
     server = launch_server(voice_threads="1")
     with httpx.Client(timeout=30.0) as client, ThreadPoolExecutor(2) as pool:
-        first = _phone(client, server.url, "+14155550131")
+        first = silent_phone(client, server.url, "+14155550131")
         menu_url = _menu(first.post(INCOMING))
-        second = _phone(client, server.url, "+14155550132")
+        second = silent_phone(client, server.url, "+14155550132")
         with e2e_db.unit_of_work() as session:
             # The first call's record locked, as a slow transaction elsewhere would hold it:
             # its next webhook waits on the lock, on the webhooks' only thread.

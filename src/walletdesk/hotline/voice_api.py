@@ -18,9 +18,8 @@ The webhooks take turns on threads of their own (Settings.voice_threads: two by 
 come first served. Python runs one thread at a time: a dozen webhooks arriving together on a
 dozen threads all finish late, each also waiting for the interpreter after every database round
 trip, where two at a time the first are answered at once (and one waiting for the database
-leaves the other to run). Other endpoints keep the
-server's usual pool, so a slow card gateway holds up no call. docs/performance.md has the
-figures (bench/hotline.py).
+leaves the other to run). Other endpoints keep the server's usual pool, so a slow card gateway
+holds up no call. docs/performance.md has the figures (bench/hotline.py).
 """
 
 from __future__ import annotations
