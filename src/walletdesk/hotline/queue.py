@@ -86,7 +86,10 @@ def enqueue(
     """Put the call in `queue`; the queue's own skills and least priority are added. A call
     already waiting keeps the entry it has."""
     config = queue_config(queue)
-    existing = active_entry(session, call)
+    # The look for an entry needs nothing written first: the call's row, changed by the step
+    # that led here, is written once with the new entry rather than also before the look.
+    with session.no_autoflush:
+        existing = active_entry(session, call)
     if existing is not None:
         return existing
     entry = QueueEntry(
@@ -110,14 +113,19 @@ def wait_status(session: Session, call: Call) -> WaitStatus:
     entry = latest_entry(session, call)
     if entry is None:
         raise DomainError("queue_call_not_waiting")
-    route(session, entry.queue)
+    # One look at the agents serves routing and the estimate, unless routing moved someone.
+    agents = agents_at_work(session)
+    _, moved = _route(session, entry.queue, agents)
+    if moved:
+        agents = agents_at_work(session)
     status = EntryStatus(entry.status)
     if status not in ACTIVE:
         agent = session.get(StaffUser, entry.agent_id) if entry.agent_id else None
         return WaitStatus(status, 0, None, agent if status == EntryStatus.CONNECTED else None)
     position = position_of(session, entry)
     config = queue_config(entry.queue)
-    return WaitStatus(status, position, estimate_for(session, config, position, entry.skills), None)
+    estimate = estimate_for(session, config, position, entry.skills, agents=agents)
+    return WaitStatus(status, position, estimate, None)
 
 
 def request_callback(session: Session, call: Call, number: str) -> QueueEntry:
@@ -212,11 +220,19 @@ def position_of(session: Session, entry: QueueEntry) -> int:
 
 
 def estimate_for(
-    session: Session, config: QueueConfig, position: int, skills: Iterable[str] = ()
+    session: Session,
+    config: QueueConfig,
+    position: int,
+    skills: Iterable[str] = (),
+    *,
+    agents: Sequence[AgentAtWork] | None = None,
 ) -> EstimatedWait:
     """The expected wait at `position` from the queue's observed handle times and abandonment
-    and the agents now staffed for calls needing `skills` (the queue's own when empty)."""
-    staffed, busy = staffing(session, skills or config.skills)
+    and the agents now staffed for calls needing `skills` (the queue's own when empty);
+    `agents` when the caller has just read them (agents_at_work)."""
+    if agents is None:
+        agents = agents_at_work(session)
+    staffed, busy = staffing(agents, skills or config.skills)
     return estimate_wait(position, staffed, busy, *history(session, config))
 
 
@@ -289,22 +305,56 @@ def abandonment(session: Session, queue: str) -> float:
     return observed.rate
 
 
-def staffing(session: Session, skills: Iterable[str]) -> tuple[int, int]:
-    """(staffed, busy): agents signed in with `skills` (available, on a call or in wrap-up),
-    and how many of them are on a call or in wrap-up."""
+@dataclass(frozen=True, slots=True)
+class AgentAtWork:
+    """An agent signed in (available, on a call or in wrap-up), as routing and estimates see
+    them."""
+
+    state: str
+    wrap_up_until: datetime | None
+    entry_id: int | None  # the queue entry offered to or taken by them
+    skills: frozenset[str]
+    enabled: bool
+
+
+# Built once: every waiting caller's poll runs it.
+_AT_WORK = (
+    select(
+        AgentPresence.state,
+        AgentPresence.wrap_up_until,
+        AgentPresence.current_entry_id,
+        StaffUser.role,
+        StaffUser.skills,
+        StaffUser.disabled_at,
+    )
+    .join(StaffUser, StaffUser.id == AgentPresence.staff_id)
+    .where(AgentPresence.state.in_(STAFFED))
+)
+
+
+def agents_at_work(session: Session) -> list[AgentAtWork]:
+    """One unlocked look at the agents signed in."""
+    return [
+        AgentAtWork(state, until, entry, _skills(role, skills), disabled is None)
+        for state, until, entry, role, skills, disabled in session.execute(_AT_WORK)
+    ]
+
+
+def staffing(agents: Iterable[AgentAtWork], skills: Iterable[str]) -> tuple[int, int]:
+    """(staffed, busy): of `agents`, the enabled ones with `skills`, and how many of them are
+    on a call or in wrap-up."""
     needed = frozenset(skills)
-    rows = session.execute(
-        select(AgentPresence.state, StaffUser)
-        .join(StaffUser, StaffUser.id == AgentPresence.staff_id)
-        .where(AgentPresence.state.in_(STAFFED), StaffUser.disabled_at.is_(None))
-    ).all()
-    able = [state for state, staff in rows if needed <= skills_of(staff)]
+    able = [agent.state for agent in agents if agent.enabled and needed <= agent.skills]
     return len(able), sum(1 for state in able if state in BUSY)
 
 
 def skills_of(staff: StaffUser) -> frozenset[str]:
-    extra = {SUPERVISOR_SKILL} if staff.role == StaffRole.SUPERVISOR else set()
-    return frozenset({*staff.skills, *extra})
+    return _skills(staff.role, staff.skills)
+
+
+def _skills(role: str, skills: Iterable[str]) -> frozenset[str]:
+    extra = {SUPERVISOR_SKILL} if role == StaffRole.SUPERVISOR else set()
+    return frozenset({*skills, *extra})
 
 
 # --- routing --------------------------------------------------------------------------------
@@ -317,10 +367,25 @@ def route_all(session: Session) -> int:
 
 def route(session: Session, queue: str) -> list[QueueEntry]:
     """Settle what is due, then offer the queue's calls, in order, to free qualified agents."""
-    config = queue_config(queue)
+    offered, _ = _route(session, queue, agents_at_work(session))
+    return offered
+
+
+def _route(
+    session: Session, queue: str, agents: Sequence[AgentAtWork]
+) -> tuple[list[QueueEntry], bool]:
+    """`route`, given the agents at work as just read: the calls offered, and whether any
+    agent's state changed (a wrap-up ended, an offer lapsed or was made)."""
     now = clock.now()
-    if not _settle(session, queue, now):  # the usual case under load: skip reading the queue
-        return []
+    settled, anyone_free = _settle(session, queue, now, agents)
+    if not anyone_free:  # the usual case under load: skip reading the queue
+        return [], settled
+    offered = _offer_calls(session, queue, now)
+    return offered, settled or bool(offered)
+
+
+def _offer_calls(session: Session, queue: str, now: datetime) -> list[QueueEntry]:
+    config = queue_config(queue)
     entries = (
         session.execute(
             select(QueueEntry)
@@ -363,31 +428,32 @@ def _due(now: datetime) -> ColumnElement[bool]:
     return or_(QueueEntry.not_before.is_(None), QueueEntry.not_before <= now)
 
 
-def _settle(session: Session, queue: str, now: datetime) -> bool:
-    """End the wrap-ups and take back the offers that are due; whether any agent is free then.
+def _settle(
+    session: Session, queue: str, now: datetime, agents: Sequence[AgentAtWork]
+) -> tuple[bool, bool]:
+    """End the wrap-ups and take back the offers that are due: (whether anything was due,
+    whether any agent is free then).
 
-    One unlocked look at the agents at work decides what needs doing: a wrap-up is due only on
+    The unlocked look at the agents at work decides what needs doing: a wrap-up is due only on
     an agent in wrap-up, and an offer is pending only on an available agent holding an entry
     (`_offer` links them both ways). Only what is due is then read again, locked."""
-    agents = session.execute(
-        select(
-            AgentPresence.state, AgentPresence.wrap_up_until, AgentPresence.current_entry_id
-        ).where(AgentPresence.state.in_(STAFFED))
-    ).all()
     wrap_ups_due = any(
-        state == AgentState.WRAP_UP and until is not None and as_utc(until) <= now
-        for state, until, _ in agents
+        agent.state == AgentState.WRAP_UP
+        and agent.wrap_up_until is not None
+        and as_utc(agent.wrap_up_until) <= now
+        for agent in agents
     )
     offers_pending = any(
-        state == AgentState.AVAILABLE and entry is not None for state, _, entry in agents
+        agent.state == AgentState.AVAILABLE and agent.entry_id is not None for agent in agents
     )
     if wrap_ups_due:
         _end_wrap_ups(session, now)
     if offers_pending:
         _lapse_offers(session, queue, now)
     if wrap_ups_due or offers_pending:  # agents freed or set away: look again
-        return _anyone_free(session)
-    return any(state == AgentState.AVAILABLE and entry is None for state, _, entry in agents)
+        return True, _anyone_free(session)
+    free = any(agent.state == AgentState.AVAILABLE and agent.entry_id is None for agent in agents)
+    return False, free
 
 
 def _anyone_free(session: Session) -> bool:
