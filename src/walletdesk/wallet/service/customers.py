@@ -11,7 +11,7 @@ from walletdesk.kit import clock
 from walletdesk.kit.crypto import random_token, token_hash
 from walletdesk.kit.errors import DomainError
 from walletdesk.kit.money import check_currency
-from walletdesk.ledger import service as ledger
+from walletdesk.ledger.models import LedgerAccount
 from walletdesk.wallet.models import Customer, CustomerStatus, Merchant, Wallet
 from walletdesk.wallet.rules import normalize_email, normalize_phone
 from walletdesk.wallet.service.common import ensure_wallet
@@ -135,22 +135,24 @@ class WalletBalance:
 
 
 def balances(session: Session, customer_id: int) -> list[WalletBalance]:
-    wallets = session.execute(
-        select(Wallet).where(Wallet.customer_id == customer_id).order_by(Wallet.id)
-    ).scalars()
-    result = []
-    for wallet in wallets:
-        account = ledger.get_account(session, wallet.ledger_account_id)
-        result.append(
-            WalletBalance(
-                wallet.currency,
-                account.balance,
-                account.available,
-                account.pending_credits,
-                account.pending_debits,
-            )
+    """The customer's wallets, oldest first, with their ledger accounts' balances as of now."""
+    rows = session.execute(
+        select(Wallet.currency, LedgerAccount)
+        .join(LedgerAccount, LedgerAccount.id == Wallet.ledger_account_id)
+        .where(Wallet.customer_id == customer_id)
+        .order_by(Wallet.id)
+        .execution_options(populate_existing=True)  # the balance now, not as first read
+    )
+    return [
+        WalletBalance(
+            currency,
+            account.balance,
+            account.available,
+            account.pending_credits,
+            account.pending_debits,
         )
-    return result
+        for currency, account in rows
+    ]
 
 
 def open_wallet(session: Session, customer_id: int, currency: str) -> Wallet:
