@@ -12,6 +12,7 @@ follows what the call did, resolved at once when self-service was all the caller
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -192,17 +193,20 @@ def _end_contact(session: Session, call: Call) -> None:
     if call.customer_id is not None and contact.customer_id is None:
         contact.customer_id = call.customer_id
     about_case = (call.memory or {}).get("case_number")
+    # One moment for a case opened here and the contact's end: the case is then written once,
+    # its "updated" time already the summary's.
+    ended = clock.now()
     # Held until the contact ends: the session keeps the case only while someone refers to it,
     # and end_contact would otherwise read it again.
     case = None
     if contact.case_id is None and (contact.customer_id is not None or about_case):
-        case = _case_for(session, call, summary)
+        case = _case_for(session, call, summary, ended)
         contact.case_id = case.id
-    end_contact(session, contact, summary=summary, next_steps=next_steps, actor="hotline")
+    end_contact(session, contact, summary=summary, next_steps=next_steps, actor="hotline", at=ended)
     del case
 
 
-def _case_for(session: Session, call: Call, summary: str) -> Any:
+def _case_for(session: Session, call: Call, summary: str, at: datetime) -> Any:
     number = (call.memory or {}).get("case_number")
     if number:
         return find_case(session, number)
@@ -213,6 +217,7 @@ def _case_for(session: Session, call: Call, summary: str) -> Any:
         subject=summary[:200],
         channel="phone",
         actor="hotline",
+        at=at,
     )
     if call.outcome == "self_service":  # nothing left to do: the caller served themselves
         change_status(session, case, CaseStatus.OPEN, "hotline")

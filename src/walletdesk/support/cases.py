@@ -81,12 +81,15 @@ def open_case(
     requester_email: str | None = None,
     links: Iterable[tuple[str, str]] = (),
     number: str | None = None,
+    at: datetime | None = None,
 ) -> Case:
     """A new case with its SLA deadlines, its "created" timeline entry and any links
-    (("transaction", number)). `number` fixes the case number (demo data); normally random."""
+    (("transaction", number)). `number` fixes the case number (demo data); normally random.
+    `at` is when it was opened (by default now)."""
     case = _insert_case(
         session,
         number=number,
+        at=at,
         customer_id=customer_id,
         requester_email=requester_email,
         type=type,
@@ -110,8 +113,10 @@ def open_case(
     return case
 
 
-def _insert_case(session: Session, *, number: str | None, **fields: Any) -> Case:
-    now = clock.now()
+def _insert_case(
+    session: Session, *, number: str | None, at: datetime | None = None, **fields: Any
+) -> Case:
+    now = at or clock.now()
     fields.setdefault("is_complaint", False)
     case = Case(
         number=_chosen_number(session, number) if number else _unused_number(session),
@@ -169,7 +174,8 @@ def add_event(
     customer_visible: bool = True,
     at: datetime | None = None,
 ) -> CaseEvent:
-    """An entry on the case's timeline, at `at` (by default now); the case is updated then."""
+    """An entry on the case's timeline, at `at` (by default now); the case is updated then
+    (its updated time never goes back)."""
     now = at or clock.now()
     event = CaseEvent(
         case_id=case.id,
@@ -181,7 +187,7 @@ def add_event(
         data=data or {},
         created_at=now,
     )
-    case.updated_at = now
+    case.updated_at = max(as_utc(case.updated_at), now) if case.updated_at else now
     if _is_first_response(case, kind, actor, customer_visible):
         case.first_response_at = now
     session.add(event)
@@ -268,15 +274,22 @@ def get_contact(session: Session, contact_id: int, *, for_update: bool = False) 
 
 
 def end_contact(
-    session: Session, contact: Contact, *, summary: str, next_steps: str, actor: str
+    session: Session,
+    contact: Contact,
+    *,
+    summary: str,
+    next_steps: str,
+    actor: str,
+    at: datetime | None = None,
 ) -> Contact:
-    """Close the contact and send the customer its record: inbox and email, with the case number.
+    """Close the contact at `at` (by default now) and send the customer its record: inbox and
+    email, with the case number.
 
     A contact never tied to a customer (an unverified caller who hung up) has no one to tell.
     """
     if contact.ended_at is not None:
         raise DomainError("contact_ended")
-    contact.ended_at = clock.now()
+    contact.ended_at = at or clock.now()
     contact.summary, contact.next_steps = summary, next_steps
     case = session.get(Case, contact.case_id) if contact.case_id else None
     if contact.customer_id is not None and case is not None:
@@ -290,6 +303,7 @@ def end_contact(
             body=summary,
             data={"channel": contact.channel, "next_steps": next_steps},
             contact_id=contact.id,
+            at=contact.ended_at,
         )
         if contact.customer_id is not None:
             notify(
