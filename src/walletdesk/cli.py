@@ -127,6 +127,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="warning",
+        timeout_keep_alive=settings.keep_alive_seconds,
         ssl_certfile=str(tls_cert) if tls_cert else None,
         ssl_keyfile=str(tls_key) if tls_key else None,
     )

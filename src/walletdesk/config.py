@@ -19,6 +19,15 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=20, description="Connections per process (PostgreSQL)")
     host: str = Field(default="127.0.0.1", description="Address `walletdesk serve` listens on")
     port: int = Field(default=8000, description="Port `walletdesk serve` listens on")
+    keep_alive_seconds: int = Field(
+        default=75,
+        ge=1,
+        le=3600,
+        description="How long `walletdesk serve` keeps an idle connection open. Keep it longer "
+        "than the idle timeout of the proxy or carrier in front (load balancers commonly use "
+        "60 s): then they close idle connections, and never send a request down one the server "
+        "is closing at that moment (the request would fail and have to be sent again)",
+    )
     public_base_url: str = Field(
         default="http://127.0.0.1:8000",
         description="The URL customers reach; links in messages use it, never the request's Host",
