@@ -367,6 +367,7 @@ def hotline_call(db: Database, sid: str, customer_id: int | None) -> tuple[int, 
         )
         call.customer_id = customer_id
         calls.note_verification(call, "caller_id", "caller_id")
+        session.flush()  # calls.start leaves the new rows to the next flush
         assert call.contact_id is not None
         return call.id, call.contact_id
 

@@ -16,8 +16,9 @@ from twilio.request_validator import RequestValidator
 from walletdesk.app import create_app
 from walletdesk.config import Settings
 from walletdesk.db import Database
+from walletdesk.hotline import flow as flow_module
 from walletdesk.hotline.flow import FlowError
-from walletdesk.hotline.models import Call
+from walletdesk.hotline.models import Call, QueueEntry
 from walletdesk.hotline.softphone import Softphone
 from walletdesk.identity.service import set_pin
 from walletdesk.notify.models import OutboxMessage
@@ -185,3 +186,28 @@ def test_the_same_key_at_two_menus_in_a_row_is_two_answers(
     with db.unit_of_work() as session:
         call = session.execute(select(Call)).scalar_one()
         assert [entry.get("digits") for entry in call.path if "digits" in entry] == ["1", "1"]
+
+
+def test_an_operator_flow_can_queue_a_caller_on_the_first_webhook(
+    settings: Settings, db: Database, gateway, customer, tmp_path: Path
+) -> None:
+    """A new call's rows are written at the end of its first webhook; a flow that puts a known
+    caller straight into the queue still gets an entry that belongs to that call."""
+    shipped = (Path(flow_module.__file__).parent / "flows" / "default.yaml").read_text()
+    straight = shipped.replace(
+        "  welcome_back:\n    type: say\n    prompt: welcome\n    next: check_hours\n",
+        "  welcome_back:\n    type: say\n    prompt: welcome\n    next: general_queue\n",
+    )
+    assert straight != shipped
+    flow_file = tmp_path / "flow.yaml"
+    flow_file.write_text(straight)
+    app = create_app(settings.model_copy(update={"hotline_flow_path": flow_file}), db, gateway)
+    person = customer("王芳")
+    with TestClient(app) as client:
+        answer = _post(client, URL, {**FORM, "From": person.phone}, None)
+    assert ET.fromstring(answer).find("Enqueue") is not None, answer
+    with db.unit_of_work() as session:
+        call = session.execute(select(Call)).scalar_one()
+        entry = session.execute(select(QueueEntry)).scalar_one()
+        assert (entry.call_id, entry.queue, call.status) == (call.id, "general", "queued")
+        assert call.contact is not None and call.contact.customer_id == person.id

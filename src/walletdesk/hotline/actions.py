@@ -106,7 +106,8 @@ Condition = Callable[[Context], bool]
 
 def identify_caller(ctx: Context, _: str | None, __: Mapping[str, Any]) -> str:
     """The customer whose registered phone is calling (E.164); their language, unless chosen."""
-    customer = find_by_contact(ctx.session, ctx.call.from_number)
+    with ctx.reading():
+        customer = find_by_contact(ctx.session, ctx.call.from_number)
     if customer is None or "@" in ctx.call.from_number:
         return FAILURE
     ctx.call.customer_id = customer.id
@@ -153,14 +154,14 @@ def send_otp(ctx: Context, _: str | None, __: Mapping[str, Any]) -> str:
         phone = registered_destination(ctx.session, customer, "sms")
     except DomainError:
         return FAILURE
-    codes.send(ctx.session, customer.id, _otp_purpose(ctx.call), "sms", phone)
+    codes.send(ctx.session, customer.id, _otp_purpose(ctx), "sms", phone)
     ctx.call.memory = {**(ctx.call.memory or {}), "code_sent_at": clock.now().isoformat()}
     return SUCCESS
 
 
 def verify_otp(ctx: Context, code: str | None, _: Mapping[str, Any]) -> str:
     customer = _required(ctx)
-    if codes.check(ctx.session, customer.id, _otp_purpose(ctx.call), code or ""):
+    if codes.check(ctx.session, customer.id, _otp_purpose(ctx), code or ""):
         calls.note_verification(ctx.call, VerificationLevel.STRONG, "code_sms")
         return SUCCESS
     calls.note_verification(ctx.call, VerificationLevel.STRONG, "code", passed=False)
@@ -171,9 +172,11 @@ def verify_otp(ctx: Context, code: str | None, _: Mapping[str, Any]) -> str:
     return _lock_self_service(ctx) if ctx.count("code_misses") >= CODE_TRIES else "wrong"
 
 
-def _otp_purpose(call: Call) -> str:
+def _otp_purpose(ctx: Context) -> str:
     # Bound to the call: a code sent during one call proves nothing in another.
-    return f"{OTP_PURPOSE}:{call.id}"
+    if ctx.call.id is None:  # a new call is written at its first flush (calls.start)
+        ctx.session.flush()
+    return f"{OTP_PURPOSE}:{ctx.call.id}"
 
 
 def _lock_self_service(ctx: Context) -> str:

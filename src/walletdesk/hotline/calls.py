@@ -29,9 +29,9 @@ from walletdesk.support.cases import (
     change_status,
     end_contact,
     find_case,
+    new_contact,
     open_case,
 )
-from walletdesk.support.cases import open_contact as open_support_contact
 from walletdesk.support.models import CaseStatus, CaseType, Contact
 from walletdesk.support.verification import step_for as verification_step
 
@@ -49,11 +49,15 @@ MASK = "******"
 
 
 def start(session: Session, *, sid: str, from_number: str, to_number: str, state: str) -> Call:
-    """The call with this CallSid: new, with its contact, or the one a retried webhook made."""
+    """The call with this CallSid: new, with its contact, or the one a retried webhook made.
+
+    A new call and its contact are written when the session next flushes: the first webhook
+    fills them in (the caller identified, the flow's first steps), and reads that need nothing
+    of them leave them unwritten until the commit, which then writes each row once."""
     existing = find(session, sid, missing_ok=True)
     if existing is not None:
         return existing
-    contact = open_support_contact(session, channel="phone", origin=from_number)
+    contact = new_contact(session, channel="phone", origin=from_number)
     call = Call(
         sid=sid,
         from_number=from_number,
@@ -66,7 +70,6 @@ def start(session: Session, *, sid: str, from_number: str, to_number: str, state
         started_at=clock.now(),
     )
     session.add(call)
-    session.flush()
     return call
 
 

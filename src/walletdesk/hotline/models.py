@@ -81,6 +81,8 @@ class QueueEntry(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"))
+    # Set on a new entry, so that a call not written yet (its first webhook) is written first.
+    call: Mapped[Call] = relationship()
     queue: Mapped[str] = mapped_column(String(32))
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
     priority: Mapped[int] = mapped_column(Integer, default=0)

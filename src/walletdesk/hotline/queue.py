@@ -84,16 +84,19 @@ def enqueue(
     session: Session, call: Call, *, queue: str, skills: Iterable[str] = (), priority: int = 0
 ) -> QueueEntry:
     """Put the call in `queue`; the queue's own skills and least priority are added. A call
-    already waiting keeps the entry it has."""
+    already waiting keeps the entry it has.
+
+    The new entry is written with the call's row when the session next flushes (any query
+    does, and the commit): the step that led here changed the row, and this way it is written
+    once, with the entry as the caller finished it, rather than before the look and again after.
+    """
     config = queue_config(queue)
-    # The look for an entry needs nothing written first: the call's row, changed by the step
-    # that led here, is written once with the new entry rather than also before the look.
     with session.no_autoflush:
         existing = active_entry(session, call)
     if existing is not None:
         return existing
     entry = QueueEntry(
-        call_id=call.id,
+        call=call,
         queue=queue,
         skills=sorted({*config.skills, *skills}),
         priority=max(priority, config.priority),
@@ -104,7 +107,6 @@ def enqueue(
     )
     session.add(entry)
     call.status = CallStatus.QUEUED
-    session.flush()
     return entry
 
 

@@ -248,6 +248,32 @@ def open_contact(
     agent_id: int | None = None,
     direction: str = "inbound",
 ) -> Contact:
+    """A new contact, written at once (it has its id)."""
+    contact = new_contact(
+        session,
+        channel=channel,
+        customer_id=customer_id,
+        case=case,
+        origin=origin,
+        agent_id=agent_id,
+        direction=direction,
+    )
+    session.flush()
+    return contact
+
+
+def new_contact(
+    session: Session,
+    *,
+    channel: str,
+    customer_id: int | None = None,
+    case: Case | None = None,
+    origin: str | None = None,
+    agent_id: int | None = None,
+    direction: str = "inbound",
+) -> Contact:
+    """A new contact, written when the session next flushes: for a caller who fills it in
+    before then, so that its row is written once."""
     contact = Contact(
         case_id=case.id if case else None,
         customer_id=customer_id,
@@ -259,7 +285,6 @@ def open_contact(
         started_at=clock.now(),
     )
     session.add(contact)
-    session.flush()
     return contact
 
 
