@@ -22,6 +22,7 @@ from walletdesk.notify.models import OutboxMessage
 from walletdesk.notify.service import open_params
 from walletdesk.notify.templates import render
 from walletdesk.support import service as hours
+from walletdesk.support.cases import customer_timeline
 from walletdesk.support.models import Case, CaseEvent, Contact
 from walletdesk.wallet.explain import explain
 from walletdesk.wallet.models import Customer, CustomerStatus
@@ -134,6 +135,13 @@ def test_the_caller_gets_the_record_of_the_call(db: Database, caller, dial: Dial
         assert contact.summary == "电话服务：为您播报了账户余额"
         case = session.get(Case, contact.case_id)
         assert case is not None and case.customer_id == person.id and case.status == "resolved"
+        timeline = customer_timeline(session, person.id, for_customer=True)
+        assert [event.kind for event in timeline] == [
+            "created",
+            "status",  # open
+            "status",  # resolved: the caller served themselves
+            "contact_summary",
+        ]
     assert _outbox(db, person.id, "contact_summary")
 
 

@@ -8,6 +8,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from tests.integration.queue_support import (
     agent,
     answer,
@@ -22,7 +23,7 @@ from tests.integration.queue_support import (
 
 from walletdesk.db import Database
 from walletdesk.hotline import queue
-from walletdesk.hotline.models import AgentPresence, CallStatus, EntryStatus
+from walletdesk.hotline.models import AgentPresence, CallStatus, EntryStatus, QueueEntry
 from walletdesk.kit.clock import FrozenClock, as_utc
 from walletdesk.kit.errors import DomainError
 
@@ -199,6 +200,18 @@ def test_abandon_records_how_long_the_caller_waited(
         assert call_of(session, call).status == CallStatus.ABANDONED
     assert status(db, call).status == EntryStatus.ABANDONED
     assert status(db, behind).position == 1
+
+
+def test_a_call_put_in_the_queue_twice_at_once_keeps_one_place(db: Database) -> None:
+    """Within one webhook (a flow booking a callback, then queueing): one entry, not two."""
+    queued = new_call(db, None)
+    with db.unit_of_work() as session:
+        call = call_of(session, queued)
+        first = queue.enqueue(session, call, queue="general")
+        assert queue.enqueue(session, call, queue="general") is first
+    with db.unit_of_work() as session:
+        entries = session.execute(select(QueueEntry).where(QueueEntry.call_id == queued))
+        assert len(entries.all()) == 1
 
 
 def test_booked_callback_waits_for_opening_time(db: Database, frozen_clock: FrozenClock) -> None:

@@ -86,6 +86,13 @@ class Context:
         webhook commits rather than before each query (SQLAlchemy's autoflush)."""
         return self.session.no_autoflush
 
+    def written(self) -> Call:
+        """The call, its row and its contact's written first if this is the call's first
+        webhook (calls.start leaves them to the end of it): for work that needs their ids."""
+        if self.call.id is None:
+            self.session.flush()
+        return self.call
+
     def words(self, en: str, zh: str) -> str:
         return choose(self.language, en=en, zh=zh)
 
@@ -174,9 +181,7 @@ def verify_otp(ctx: Context, code: str | None, _: Mapping[str, Any]) -> str:
 
 def _otp_purpose(ctx: Context) -> str:
     # Bound to the call: a code sent during one call proves nothing in another.
-    if ctx.call.id is None:  # a new call is written at its first flush (calls.start)
-        ctx.session.flush()
-    return f"{OTP_PURPOSE}:{ctx.call.id}"
+    return f"{OTP_PURPOSE}:{ctx.written().id}"
 
 
 def _lock_self_service(ctx: Context) -> str:
@@ -343,7 +348,7 @@ def file_dispute(ctx: Context, number: str | None, params: Mapping[str, Any]) ->
             ctx.words("Filed by phone.", "通过电话提出。"),
             actor=f"customer:{customer.id}",
             channel="phone",
-            contact_id=ctx.call.contact_id,
+            contact_id=ctx.written().contact_id,
         )
     except DomainError as error:
         if error.code in ("transaction_not_found", "transaction_number_invalid"):

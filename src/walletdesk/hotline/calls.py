@@ -32,7 +32,7 @@ from walletdesk.support.cases import (
     new_contact,
     open_case,
 )
-from walletdesk.support.models import CaseStatus, CaseType, Contact
+from walletdesk.support.models import CaseStatus, CaseType, Contact, VerificationLevel
 from walletdesk.support.verification import step_for as verification_step
 
 # The carrier's final CallStatus -> the call's status.
@@ -62,8 +62,11 @@ def start(session: Session, *, sid: str, from_number: str, to_number: str, state
         sid=sid,
         from_number=from_number,
         to_number=to_number,
+        direction="inbound",
         contact=contact,
         state=state,
+        status=CallStatus.IN_FLOW,
+        verification=VerificationLevel.NONE,  # set now, not at the flush: the flow reads them
         memory={},
         path=[],
         actions=[],
@@ -196,8 +199,8 @@ def _end_contact(session: Session, call: Call) -> None:
     if call.customer_id is not None and contact.customer_id is None:
         contact.customer_id = call.customer_id
     about_case = (call.memory or {}).get("case_number")
-    # One moment for a case opened here and the contact's end: the case is then written once,
-    # its "updated" time already the summary's.
+    # One moment for a case opened here, its status changes and the contact's end: the
+    # timeline keeps their order (by id), and a case only opened is written once.
     ended = clock.now()
     # Held until the contact ends: the session keeps the case only while someone refers to it,
     # and end_contact would otherwise read it again.
@@ -223,8 +226,8 @@ def _case_for(session: Session, call: Call, summary: str, at: datetime) -> Any:
         at=at,
     )
     if call.outcome == "self_service":  # nothing left to do: the caller served themselves
-        change_status(session, case, CaseStatus.OPEN, "hotline")
-        change_status(session, case, CaseStatus.RESOLVED, "hotline")
+        change_status(session, case, CaseStatus.OPEN, "hotline", at=at)
+        change_status(session, case, CaseStatus.RESOLVED, "hotline", at=at)
     return case
 
 

@@ -191,7 +191,6 @@ class Engine:
             case flow.Menu() | flow.Gather():
                 return self._gather(session, call, state)
             case flow.Enqueue():
-                # Noted first, so that the queue entry's flush writes them with the call's row.
                 self._remember(call, queue_wait=state.wait, enqueued=state.name)
                 calls.note_step(call, state.name, None, secret=False, result=state.queue)
                 skills = [*state.skills, call.language or _language(call)]

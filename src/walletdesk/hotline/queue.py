@@ -91,8 +91,7 @@ def enqueue(
     once, with the entry as the caller finished it, rather than before the look and again after.
     """
     config = queue_config(queue)
-    with session.no_autoflush:
-        existing = active_entry(session, call)
+    existing = _unwritten_entry(session, call) or _written_entry(session, call)
     if existing is not None:
         return existing
     entry = QueueEntry(
@@ -110,6 +109,26 @@ def enqueue(
     return entry
 
 
+def _unwritten_entry(session: Session, call: Call) -> QueueEntry | None:
+    """An active entry of the call's added in this session and not written yet."""
+    return next(
+        (
+            pending
+            for pending in session.new
+            if isinstance(pending, QueueEntry) and pending.call is call and pending.status in ACTIVE
+        ),
+        None,
+    )
+
+
+def _written_entry(session: Session, call: Call) -> QueueEntry | None:
+    """The call's active entry in the database, looked for without writing anything first."""
+    if call.id is None:  # a call not written yet (its first webhook) has no entry there
+        return None
+    with session.no_autoflush:
+        return active_entry(session, call)
+
+
 def wait_status(session: Session, call: Call) -> WaitStatus:
     """Where the call stands, after moving its queue: position, estimate, agent when connected."""
     entry = latest_entry(session, call)
@@ -118,12 +137,12 @@ def wait_status(session: Session, call: Call) -> WaitStatus:
     # One look at the agents serves routing and the estimate, unless routing moved someone.
     agents = agents_at_work(session)
     _, moved = _route(session, entry.queue, agents)
-    if moved:
-        agents = agents_at_work(session)
     status = EntryStatus(entry.status)
     if status not in ACTIVE:
         agent = session.get(StaffUser, entry.agent_id) if entry.agent_id else None
         return WaitStatus(status, 0, None, agent if status == EntryStatus.CONNECTED else None)
+    if moved:
+        agents = agents_at_work(session)
     position = position_of(session, entry)
     config = queue_config(entry.queue)
     estimate = estimate_for(session, config, position, entry.skills, agents=agents)
@@ -377,7 +396,7 @@ def _route(
     session: Session, queue: str, agents: Sequence[AgentAtWork]
 ) -> tuple[list[QueueEntry], bool]:
     """`route`, given the agents at work as just read: the calls offered, and whether any
-    agent's state changed (a wrap-up ended, an offer lapsed or was made)."""
+    agent may have changed state since (a wrap-up or an offer was due, or a call was offered)."""
     now = clock.now()
     settled, anyone_free = _settle(session, queue, now, agents)
     if not anyone_free:  # the usual case under load: skip reading the queue

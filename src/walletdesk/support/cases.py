@@ -42,6 +42,7 @@ from walletdesk.support.models import (
     CaseStatus,
     Contact,
     CsatRating,
+    VerificationLevel,
 )
 from walletdesk.support.service import get_schedule
 from walletdesk.wallet.models import Customer
@@ -281,6 +282,7 @@ def new_contact(
         direction=direction,
         agent_id=agent_id,
         origin=origin,
+        verification_level=VerificationLevel.NONE,  # now, not at the flush: it may be read first
         verification_steps=[],
         started_at=clock.now(),
     )
@@ -485,15 +487,22 @@ def sla_breaches(
 
 
 def change_status(
-    session: Session, case: Case, to: str, actor: str, note: str | None = None
+    session: Session,
+    case: Case,
+    to: str,
+    actor: str,
+    note: str | None = None,
+    *,
+    at: datetime | None = None,
 ) -> Case:
-    """Move the case to `to` (case_transition_invalid if the machine forbids it).
+    """Move the case to `to` at `at` (by default now; case_transition_invalid if the machine
+    forbids it).
 
     The change, with `note` as its explanation, is on the customer's timeline. Resolving asks
     the customer to rate the help.
     """
     check_transition(case.status, to)
-    now, previous = clock.now(), case.status
+    now, previous = at or clock.now(), case.status
     if previous in PAUSED and case.sla_paused_at is not None:
         _resume_sla(session, case, now)
     if to in PAUSED:
@@ -506,7 +515,7 @@ def change_status(
         case.closed_at = now
     case.status = to
     change = {"from": previous, "to": to}
-    add_event(session, case, "status", actor=actor, body=note, data=change)
+    add_event(session, case, "status", actor=actor, body=note, data=change, at=now)
     record(
         session, actor=actor, action="case.status_changed", subject=_subject(case), detail=change
     )
