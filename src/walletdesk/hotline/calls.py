@@ -29,9 +29,9 @@ from walletdesk.support.cases import (
     change_status,
     end_contact,
     find_case,
-    new_contact,
     open_case,
 )
+from walletdesk.support.cases import open_contact as open_support_contact
 from walletdesk.support.models import CaseStatus, CaseType, Contact, VerificationLevel
 from walletdesk.support.verification import step_for as verification_step
 
@@ -57,7 +57,7 @@ def start(session: Session, *, sid: str, from_number: str, to_number: str, state
     existing = find(session, sid, missing_ok=True)
     if existing is not None:
         return existing
-    contact = new_contact(session, channel="phone", origin=from_number)
+    contact = open_support_contact(session, channel="phone", origin=from_number, flush=False)
     call = Call(
         sid=sid,
         from_number=from_number,

@@ -248,33 +248,10 @@ def open_contact(
     origin: str | None = None,
     agent_id: int | None = None,
     direction: str = "inbound",
+    flush: bool = True,
 ) -> Contact:
-    """A new contact, written at once (it has its id)."""
-    contact = new_contact(
-        session,
-        channel=channel,
-        customer_id=customer_id,
-        case=case,
-        origin=origin,
-        agent_id=agent_id,
-        direction=direction,
-    )
-    session.flush()
-    return contact
-
-
-def new_contact(
-    session: Session,
-    *,
-    channel: str,
-    customer_id: int | None = None,
-    case: Case | None = None,
-    origin: str | None = None,
-    agent_id: int | None = None,
-    direction: str = "inbound",
-) -> Contact:
-    """A new contact, written when the session next flushes: for a caller who fills it in
-    before then, so that its row is written once."""
+    """A new contact, written at once (it has its id); with `flush=False` at the session's next
+    flush, for a caller who fills it in first, so that its row is written once."""
     contact = Contact(
         case_id=case.id if case else None,
         customer_id=customer_id,
@@ -287,6 +264,8 @@ def new_contact(
         started_at=clock.now(),
     )
     session.add(contact)
+    if flush:
+        session.flush()
     return contact
 
 
