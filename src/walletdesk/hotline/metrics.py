@@ -29,7 +29,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from walletdesk.hotline import erlang
 from walletdesk.hotline.estimate import EstimatedWait
 from walletdesk.hotline.models import AgentPresence, AgentState, Call, EntryStatus, QueueEntry
-from walletdesk.hotline.queue import estimate_for, live_queues, skills_of
+from walletdesk.hotline.queue import agents_at_work, estimate_for, live_queues, skills_of
 from walletdesk.hotline.queue_config import QueueConfig, all_queues
 from walletdesk.kit.clock import as_utc
 from walletdesk.kit.errors import DomainError
@@ -62,7 +62,9 @@ def realtime(session: Session) -> list[QueueNow]:
         .where(StaffUser.disabled_at.is_(None))
     ).all()
     board = []
-    for view in live_queues(session):
+    views = live_queues(session)
+    agents = agents_at_work(session)  # once for every queue's estimate, after the routing
+    for view in views:
         needed = frozenset(view.config.skills)
         states = [state for state, staff in presences if needed <= skills_of(staff)]
         board.append(
@@ -80,7 +82,7 @@ def realtime(session: Session) -> list[QueueNow]:
                         AgentState.AWAY,
                     )
                 },
-                estimate=estimate_for(session, view.config, view.waiting + 1),
+                estimate=estimate_for(session, view.config, view.waiting + 1, agents=agents),
             )
         )
     return board

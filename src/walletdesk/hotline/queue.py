@@ -382,8 +382,15 @@ def _skills(role: str, skills: Iterable[str]) -> frozenset[str]:
 
 
 def route_all(session: Session) -> int:
-    """Move every queue; returns how many calls were offered."""
-    return sum(len(route(session, name)) for name in all_queues())
+    """Move every queue; returns how many calls were offered. The agents are read once, and
+    again only after a queue's routing may have changed them."""
+    agents, offered = agents_at_work(session), 0
+    for name in all_queues():
+        entries, moved = _route(session, name, agents)
+        offered += len(entries)
+        if moved:
+            agents = agents_at_work(session)
+    return offered
 
 
 def route(session: Session, queue: str) -> list[QueueEntry]:
