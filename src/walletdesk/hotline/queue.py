@@ -28,8 +28,8 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Engine, and_, bindparam, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from walletdesk.audit.service import record
 from walletdesk.config import Settings, get_settings
@@ -131,9 +131,10 @@ def _written_entry(session: Session, call: Call) -> QueueEntry | None:
 
 def wait_status(session: Session, call: Call) -> WaitStatus:
     """Where the call stands, after moving its queue: position, estimate, agent when connected."""
-    entry = latest_entry(session, call)
-    if entry is None:
+    found = session.execute(_PLACED, {"call_id": call.id, "now": clock.now()}).first()
+    if found is None:
         raise DomainError("queue_call_not_waiting")
+    entry, position = found
     # One look at the agents serves routing and the estimate, unless routing moved someone.
     agents = agents_at_work(session)
     _, moved = _route(session, entry.queue, agents)
@@ -141,9 +142,9 @@ def wait_status(session: Session, call: Call) -> WaitStatus:
     if status not in ACTIVE:
         agent = session.get(StaffUser, entry.agent_id) if entry.agent_id else None
         return WaitStatus(status, 0, None, agent if status == EntryStatus.CONNECTED else None)
-    if moved:
+    if moved:  # the place read with the entry may be one routing step old
         agents = agents_at_work(session)
-    position = position_of(session, entry)
+        position = position_of(session, entry)
     config = queue_config(entry.queue)
     estimate = estimate_for(session, config, position, entry.skills, agents=agents)
     return WaitStatus(status, position, estimate, None)
@@ -191,12 +192,7 @@ def abandon(session: Session, call: Call) -> QueueEntry | None:
 
 
 def latest_entry(session: Session, call: Call) -> QueueEntry | None:
-    return session.execute(
-        select(QueueEntry)
-        .where(QueueEntry.call_id == call.id)
-        .order_by(QueueEntry.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    return session.execute(_LATEST, {"call_id": call.id}).scalar_one_or_none()
 
 
 def active_entry(session: Session, call: Call) -> QueueEntry | None:
@@ -215,29 +211,75 @@ def _waiting_entry(session: Session, call: Call) -> QueueEntry:
 
 
 def position_of(session: Session, entry: QueueEntry) -> int:
-    """1 + the entries this one waits for: the same queue, still queued, due now, and ahead
-    in the order (higher priority, or the same priority and earlier)."""
-    ahead = session.execute(
-        select(func.count())
-        .select_from(QueueEntry)
-        .where(
-            QueueEntry.queue == entry.queue,
-            QueueEntry.status.in_(ACTIVE),
-            QueueEntry.id != entry.id,
-            _due(clock.now()),
-            or_(
-                QueueEntry.priority > entry.priority,
-                and_(
-                    QueueEntry.priority == entry.priority,
-                    or_(
-                        QueueEntry.entered_at < entry.entered_at,
-                        and_(QueueEntry.entered_at == entry.entered_at, QueueEntry.id < entry.id),
-                    ),
+    """1 + the entries this one waits for (`_ahead_of`)."""
+    place = {"queue": entry.queue, "id": entry.id, "priority": entry.priority}
+    place |= {"entered_at": entry.entered_at, "now": clock.now()}
+    return int(session.execute(_AHEAD_COUNT, place).scalar_one()) + 1
+
+
+_Ahead = aliased(QueueEntry, name="ahead")
+
+
+def _due(
+    now: datetime | ColumnElement[datetime], entries: type[QueueEntry] = QueueEntry
+) -> ColumnElement[bool]:
+    return or_(entries.not_before.is_(None), entries.not_before <= now)
+
+
+def _ahead_of(
+    queue: ColumnElement[str],
+    entry_id: ColumnElement[int],
+    priority: ColumnElement[int],
+    entered_at: ColumnElement[datetime],
+) -> ColumnElement[bool]:
+    """The entries (`_Ahead`) that an entry waits for: the same queue, still queued, due now,
+    and ahead in the order (higher priority, or the same priority and earlier)."""
+    return and_(
+        _Ahead.queue == queue,
+        _Ahead.status.in_(ACTIVE),
+        _Ahead.id != entry_id,
+        _due(bindparam("now", type_=QueueEntry.not_before.type), _Ahead),
+        or_(
+            _Ahead.priority > priority,
+            and_(
+                _Ahead.priority == priority,
+                or_(
+                    _Ahead.entered_at < entered_at,
+                    and_(_Ahead.entered_at == entered_at, _Ahead.id < entry_id),
                 ),
             ),
+        ),
+    )
+
+
+# Built once: every waiting caller's poll runs them (building the place's test took longer
+# than running it).
+_LATEST = (
+    select(QueueEntry)
+    .where(QueueEntry.call_id == bindparam("call_id"))
+    .order_by(QueueEntry.id.desc())
+    .limit(1)
+)
+_AHEAD_COUNT = (
+    select(func.count())
+    .select_from(_Ahead)
+    .where(
+        _ahead_of(
+            bindparam("queue", type_=QueueEntry.queue.type),
+            bindparam("id", type_=QueueEntry.id.type),
+            bindparam("priority", type_=QueueEntry.priority.type),
+            bindparam("entered_at", type_=QueueEntry.entered_at.type),
         )
-    ).scalar_one()
-    return ahead + 1
+    )
+)
+# The call's latest entry with its place (1 + the entries ahead), in one query.
+_PLACED = _LATEST.add_columns(
+    select(func.count())
+    .select_from(_Ahead)
+    .where(_ahead_of(QueueEntry.queue, QueueEntry.id, QueueEntry.priority, QueueEntry.entered_at))
+    .scalar_subquery()
+    + 1
+)
 
 
 def estimate_for(
@@ -450,10 +492,6 @@ def _pool(entry: QueueEntry, candidates: Sequence[Candidate]) -> list[Candidate]
         if pool:
             entry.skipped_agents = []
     return pool
-
-
-def _due(now: datetime) -> ColumnElement[bool]:
-    return or_(QueueEntry.not_before.is_(None), QueueEntry.not_before <= now)
 
 
 def _settle(

@@ -18,13 +18,25 @@ import hashlib
 import hmac
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, delete, select, update
+from sqlalchemy import (
+    BigInteger,
+    Executable,
+    Index,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -170,13 +182,7 @@ def _key_hash(settings: Settings, name: str, key: str) -> str:
 
 
 def _db_hit(session: Session, name: str, key_hash: str, limit: Limit, window: Window) -> int | None:
-    current = _increment(session, name, key_hash, limit, window)
-    previous = session.scalar(
-        select(RateLimitCounter.hits).where(
-            RateLimitCounter.key_hash == key_hash,
-            RateLimitCounter.window_start == window.start - limit.window,
-        )
-    )
+    current, previous = _increment(session, name, key_hash, limit, window)
     wait = retry_after(limit, window, previous or 0, current)
     if wait is not None:  # a refused hit is taken back; the row stays locked meanwhile
         table = RateLimitCounter.__table__
@@ -188,22 +194,53 @@ def _db_hit(session: Session, name: str, key_hash: str, limit: Limit, window: Wi
     return wait
 
 
-def _increment(session: Session, name: str, key_hash: str, limit: Limit, window: Window) -> int:
-    """Add one hit atomically (an upsert), whichever process gets there first."""
-    insert = sqlite.insert if is_sqlite(session) else postgresql.insert
+def _increment(
+    session: Session, name: str, key_hash: str, limit: Limit, window: Window
+) -> tuple[int, int | None]:
+    """Add one hit atomically (an upsert), whichever process gets there first: the window's
+    hits with this one, and the previous window's (None when it had none)."""
+    statement = _INCREMENT_SQLITE if is_sqlite(session) else _INCREMENT_POSTGRESQL
+    hits, previous = session.execute(
+        statement,
+        {
+            "key": key_hash,
+            "start": window.start,
+            "limit_name": name,
+            "expires": window.start + 2 * limit.window,
+            "previous_start": window.start - limit.window,
+        },
+    ).one()
+    return int(hits), previous
+
+
+def _upsert_returning_previous(insert: Callable[[Table], Any]) -> Executable:
+    """INSERT ... ON CONFLICT DO UPDATE hits + 1, RETURNING the new count and the previous
+    window's: one statement for what took two."""
     table = RateLimitCounter.__table__
-    statement = insert(table).values(
-        key_hash=key_hash,
-        window_start=window.start,
-        name=name,
-        hits=1,
-        expires_at=window.start + 2 * limit.window,
+    previous = table.alias("previous")
+    previous_hits = (
+        select(previous.c.hits)
+        .where(
+            previous.c.key_hash == bindparam("key"),
+            previous.c.window_start == bindparam("previous_start"),
+        )
+        .scalar_subquery()
     )
-    statement = statement.on_conflict_do_update(
+    statement = insert(table).values(
+        key_hash=bindparam("key"),
+        window_start=bindparam("start"),
+        name=bindparam("limit_name"),
+        hits=1,
+        expires_at=bindparam("expires"),
+    )
+    return statement.on_conflict_do_update(
         index_elements=[table.c.key_hash, table.c.window_start],
         set_={"hits": table.c.hits + 1},
-    ).returning(table.c.hits)
-    return int(session.execute(statement).scalar_one())
+    ).returning(table.c.hits, previous_hits)
+
+
+_INCREMENT_SQLITE = _upsert_returning_previous(sqlite.insert)
+_INCREMENT_POSTGRESQL = _upsert_returning_previous(postgresql.insert)
 
 
 # --- Redis counters ------------------------------------------------------------------------------

@@ -99,7 +99,8 @@ def open_case(
         channel=channel,
         queue=queue,
     )
-    # At the case's own creation time, which leaves its updated_at as it is (no UPDATE).
+    # At the case's own creation time, which leaves its updated_at as it is (no UPDATE). Not
+    # written yet: the next flush writes it with whatever the caller adds to the timeline next.
     add_event(
         session,
         case,
@@ -108,6 +109,7 @@ def open_case(
         body=subject,
         data={"channel": channel},
         at=case.created_at,
+        flush=False,
     )
     for kind, ref in links:
         link(session, case, kind, ref)
@@ -174,9 +176,11 @@ def add_event(
     contact_id: int | None = None,
     customer_visible: bool = True,
     at: datetime | None = None,
+    flush: bool = True,
 ) -> CaseEvent:
     """An entry on the case's timeline, at `at` (by default now); the case is updated then
-    (its updated time never goes back)."""
+    (its updated time never goes back). With `flush=False` the entry is written with the next
+    flush (any query, the commit), in one statement with the entries added after it."""
     now = at or clock.now()
     event = CaseEvent(
         case_id=case.id,
@@ -192,7 +196,8 @@ def add_event(
     if _is_first_response(case, kind, actor, customer_visible):
         case.first_response_at = now
     session.add(event)
-    session.flush()
+    if flush:
+        session.flush()
     return event
 
 
