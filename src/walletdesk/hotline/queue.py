@@ -122,8 +122,11 @@ def _unwritten_entry(session: Session, call: Call) -> QueueEntry | None:
 
 
 def _written_entry(session: Session, call: Call) -> QueueEntry | None:
-    """The call's active entry in the database, looked for without writing anything first."""
-    if call.id is None:  # a call not written yet (its first webhook) has no entry there
+    """The call's active entry in the database, looked for without writing anything first.
+    Only a queued call can have one: queueing or transferring a call marks it queued, and it
+    stays so until its entry ends (answered, abandoned). A call not written yet (its first
+    webhook) has none either."""
+    if call.id is None or call.status != CallStatus.QUEUED:
         return None
     with session.no_autoflush:
         return active_entry(session, call)
