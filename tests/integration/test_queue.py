@@ -225,6 +225,38 @@ def test_booked_callback_waits_for_opening_time(db: Database, frozen_clock: Froz
     assert offer_of(db, li) == entry_of(db, booked).id
 
 
+def test_a_booked_callback_is_ahead_of_live_callers_only_once_it_is_due(
+    db: Database, frozen_clock: FrozenClock
+) -> None:
+    booked = new_call(db, None)
+    with db.unit_of_work() as session:
+        opening = frozen_clock.now() + timedelta(hours=1)
+        queue.book_callback(session, call_of(session, booked), queue="general", at=opening)
+    frozen_clock.advance(timedelta(minutes=1))
+    live = new_call(db)
+    assert status(db, live).position == 1
+    frozen_clock.advance(timedelta(hours=1))
+    # Booked first, so answered first once we are open.
+    assert status(db, live).position == 2
+
+
+def test_a_call_that_ended_waiting_for_its_callback_is_not_queued_again(db: Database) -> None:
+    """A late copy of a webhook may run the flow's queueing step for a call whose caller asked
+    for a callback and hung up: the call keeps its one entry, and stays ended."""
+    queued = new_call(db)
+    with db.unit_of_work() as session:
+        call = call_of(session, queued)
+        queue.request_callback(session, call, "+8613911112222")
+        call.status, call.ended_at = CallStatus.COMPLETED, call.started_at  # as the hang-up does
+    with db.unit_of_work() as session:
+        call = call_of(session, queued)
+        assert queue.enqueue(session, call, queue="general").status == EntryStatus.CALLBACK
+        assert call.status == CallStatus.COMPLETED
+    with db.unit_of_work() as session:
+        entries = session.execute(select(QueueEntry).where(QueueEntry.call_id == queued))
+        assert len(entries.all()) == 1
+
+
 def test_queue_survives_a_restart(db: Database, frozen_clock: FrozenClock) -> None:
     li, _ = agent(db, "agent.li", available=False)
     calls = [new_call(db) for _ in range(3)]

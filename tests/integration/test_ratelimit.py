@@ -106,6 +106,22 @@ def test_once_the_window_has_passed_attempts_are_allowed_again(
         assert refused_after(db, limits, "login.account", PHONE) is None
 
 
+def test_a_full_last_window_weighs_on_its_own_key_only(
+    db: Database, limits: Settings, frozen_clock: FrozenClock
+) -> None:
+    """At the very start of a window the last one counts whole: the phone that used up its 10
+    attempts there is refused at once, another phone has all of its 10."""
+    for _ in range(10):
+        ratelimit.hit(db, "login.account", PHONE, settings=limits)
+    now = ratelimit.epoch_micros(frozen_clock.now())
+    next_window = (ratelimit.Window.at(now, 15 * 60).start + 15 * 60) * 10**6
+    frozen_clock.advance(timedelta(microseconds=next_window - now))
+    assert refused_after(db, limits, "login.account", PHONE) is not None
+    for _ in range(10):
+        assert refused_after(db, limits, "login.account", "+8613800138001") is None
+    assert refused_after(db, limits, "login.account", "+8613800138001") is not None
+
+
 def test_two_server_processes_share_the_counter(
     database_url: str, limits: Settings, frozen_clock: FrozenClock
 ) -> None:

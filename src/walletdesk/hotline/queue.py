@@ -123,21 +123,25 @@ def _unwritten_entry(session: Session, call: Call) -> QueueEntry | None:
 
 def _written_entry(session: Session, call: Call) -> QueueEntry | None:
     """The call's active entry in the database, looked for without writing anything first.
-    Only a queued call can have one: queueing or transferring a call marks it queued, and it
-    stays so until its entry ends (answered, abandoned). A call not written yet (its first
-    webhook) has none either."""
-    if call.id is None or call.status != CallStatus.QUEUED:
+    A call still in the flow has none: the only places that make an entry mark its call queued,
+    and nothing marks a call in the flow again (a call that asked for a callback and hung up is
+    ended, and its entry still waits). Nor has a call not written yet (its first webhook)."""
+    if call.id is None or call.status == CallStatus.IN_FLOW:
         return None
     with session.no_autoflush:
         return active_entry(session, call)
 
 
 def wait_status(session: Session, call: Call) -> WaitStatus:
-    """Where the call stands, after moving its queue: position, estimate, agent when connected."""
+    """Where the call stands, after moving its queue: position, estimate, agent when connected.
+
+    The place is read with the entry, before routing, and holds after it: routing moves entries
+    only between the statuses that count as ahead (waiting, callback, offered) and changes no
+    entry's queue, priority or time."""
     found = session.execute(_PLACED, {"call_id": call.id, "now": clock.now()}).first()
     if found is None:
         raise DomainError("queue_call_not_waiting")
-    entry, position = found
+    entry, position = found[0], int(found[1])
     # One look at the agents serves routing and the estimate, unless routing moved someone.
     agents = agents_at_work(session)
     _, moved = _route(session, entry.queue, agents)
@@ -145,9 +149,8 @@ def wait_status(session: Session, call: Call) -> WaitStatus:
     if status not in ACTIVE:
         agent = session.get(StaffUser, entry.agent_id) if entry.agent_id else None
         return WaitStatus(status, 0, None, agent if status == EntryStatus.CONNECTED else None)
-    if moved:  # the place read with the entry may be one routing step old
+    if moved:
         agents = agents_at_work(session)
-        position = position_of(session, entry)
     config = queue_config(entry.queue)
     estimate = estimate_for(session, config, position, entry.skills, agents=agents)
     return WaitStatus(status, position, estimate, None)
@@ -213,13 +216,6 @@ def _waiting_entry(session: Session, call: Call) -> QueueEntry:
 # --- position and estimate ------------------------------------------------------------------
 
 
-def position_of(session: Session, entry: QueueEntry) -> int:
-    """1 + the entries this one waits for (`_ahead_of`)."""
-    place = {"queue": entry.queue, "id": entry.id, "priority": entry.priority}
-    place |= {"entered_at": entry.entered_at, "now": clock.now()}
-    return int(session.execute(_AHEAD_COUNT, place).scalar_one()) + 1
-
-
 _Ahead = aliased(QueueEntry, name="ahead")
 
 
@@ -229,26 +225,21 @@ def _due(
     return or_(entries.not_before.is_(None), entries.not_before <= now)
 
 
-def _ahead_of(
-    queue: ColumnElement[str],
-    entry_id: ColumnElement[int],
-    priority: ColumnElement[int],
-    entered_at: ColumnElement[datetime],
-) -> ColumnElement[bool]:
-    """The entries (`_Ahead`) that an entry waits for: the same queue, still queued, due now,
+def _ahead_of(entry: type[QueueEntry], now: ColumnElement[datetime]) -> ColumnElement[bool]:
+    """The entries (`_Ahead`) that `entry` waits for: the same queue, still queued, due `now`,
     and ahead in the order (higher priority, or the same priority and earlier)."""
     return and_(
-        _Ahead.queue == queue,
+        _Ahead.queue == entry.queue,
         _Ahead.status.in_(ACTIVE),
-        _Ahead.id != entry_id,
-        _due(bindparam("now", type_=QueueEntry.not_before.type), _Ahead),
+        _Ahead.id != entry.id,
+        _due(now, _Ahead),
         or_(
-            _Ahead.priority > priority,
+            _Ahead.priority > entry.priority,
             and_(
-                _Ahead.priority == priority,
+                _Ahead.priority == entry.priority,
                 or_(
-                    _Ahead.entered_at < entered_at,
-                    and_(_Ahead.entered_at == entered_at, _Ahead.id < entry_id),
+                    _Ahead.entered_at < entry.entered_at,
+                    and_(_Ahead.entered_at == entry.entered_at, _Ahead.id < entry.id),
                 ),
             ),
         ),
@@ -263,23 +254,11 @@ _LATEST = (
     .order_by(QueueEntry.id.desc())
     .limit(1)
 )
-_AHEAD_COUNT = (
-    select(func.count())
-    .select_from(_Ahead)
-    .where(
-        _ahead_of(
-            bindparam("queue", type_=QueueEntry.queue.type),
-            bindparam("id", type_=QueueEntry.id.type),
-            bindparam("priority", type_=QueueEntry.priority.type),
-            bindparam("entered_at", type_=QueueEntry.entered_at.type),
-        )
-    )
-)
-# The call's latest entry with its place (1 + the entries ahead), in one query.
+# The call's latest entry and its place in the queue: 1 + the entries ahead of it.
 _PLACED = _LATEST.add_columns(
     select(func.count())
     .select_from(_Ahead)
-    .where(_ahead_of(QueueEntry.queue, QueueEntry.id, QueueEntry.priority, QueueEntry.entered_at))
+    .where(_ahead_of(QueueEntry, bindparam("now", type_=QueueEntry.not_before.type)))
     .scalar_subquery()
     + 1
 )

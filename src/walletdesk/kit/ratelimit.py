@@ -217,6 +217,9 @@ def _upsert_returning_previous(insert: Callable[[Table], Any]) -> Executable:
     """INSERT ... ON CONFLICT DO UPDATE hits + 1, RETURNING the new count and the previous
     window's: one statement for what took two."""
     table = RateLimitCounter.__table__
+    # Compared with bound values only: SQLite's RETURNING names columns unqualified, which
+    # inside the subquery then mean the alias's (a comparison with the inserted row's columns
+    # would not survive that).
     previous = table.alias("previous")
     previous_hits = (
         select(previous.c.hits)

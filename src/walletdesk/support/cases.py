@@ -99,8 +99,8 @@ def open_case(
         channel=channel,
         queue=queue,
     )
-    # At the case's own creation time, which leaves its updated_at as it is (no UPDATE). Not
-    # written yet: the next flush writes it with whatever the caller adds to the timeline next.
+    # At the case's own creation time, which leaves its updated_at as it is (no UPDATE). Left
+    # to the next flush: with the caller's next timeline entry it is one INSERT.
     add_event(
         session,
         case,
@@ -180,7 +180,7 @@ def add_event(
 ) -> CaseEvent:
     """An entry on the case's timeline, at `at` (by default now); the case is updated then
     (its updated time never goes back). With `flush=False` the entry is written with the next
-    flush (any query, the commit), in one statement with the entries added after it."""
+    flush (any query, the commit), together with whatever is added until then."""
     now = at or clock.now()
     event = CaseEvent(
         case_id=case.id,
