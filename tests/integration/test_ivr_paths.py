@@ -401,6 +401,9 @@ def test_closed_on_a_holiday_offers_a_callback_at_opening(
             select(QueueEntry).where(QueueEntry.call_id == _call(db, phone.sid).id)
         ).scalar_one()
         assert entry.status == "callback" and entry.not_before is not None
+    # Hanging up after booking is the plan, not an abandoned call.
+    call = _call(db, phone.sid)
+    assert call.status == CallStatus.COMPLETED and call.outcome == "callback"
 
 
 def test_closed_voicemail_opens_a_case(db: Database, caller, dial: Dial, holiday) -> None:

@@ -88,6 +88,22 @@ def test_status_callbacks_end_the_call(client: TestClient, db: Database) -> None
         assert call.status == "no_answer" and call.ended_at is not None
 
 
+def test_a_late_copy_of_the_greeting_after_the_hang_up_hears_goodbye(
+    client: TestClient, db: Database
+) -> None:
+    _post(client, URL, FORM, "idem-first-greeting")
+    status_url = "http://testserver/v1/voice/status"
+    form = {**FORM, "CallStatus": "completed"}
+    assert client.post(status_url, data=form, headers=_signed(status_url, form)).status_code == 204
+    with db.unit_of_work() as session:
+        path = session.execute(select(Call.path)).scalar_one()
+    late = ET.fromstring(_post(client, URL, FORM, "idem-late-greeting"))
+    assert [verb.tag for verb in late] == ["Hangup"]
+    with db.unit_of_work() as session:
+        call = session.execute(select(Call)).scalar_one()
+        assert call.status == "completed" and call.path == path
+
+
 def test_the_softphone_signs_with_the_servers_token(client: TestClient) -> None:
     phone = Softphone(client, "http://testserver", "not-the-token", from_number="+8613800000001")
     with pytest.raises(Exception, match="403"):

@@ -46,6 +46,8 @@ FINAL_STATUSES = {
 ANSWERED = ("in-progress", "answered")  # a callback's dial picked up
 UNANSWERED = ("no-answer", "busy", "failed")  # a callback's dial that reached nobody
 MASK = "******"
+# Actions after which the caller hangs up on purpose: we call them back (now, or at opening time).
+CALLBACK_ACTIONS = ("callback_requested", "callback_booked")
 
 
 def start(session: Session, *, sid: str, from_number: str, to_number: str, state: str) -> Call:
@@ -142,7 +144,7 @@ def finish(session: Session, call: Call, carrier_status: str) -> Call:
         return call  # a repeated status callback
     from walletdesk.hotline import queue  # the queue module uses calls; it sits above
 
-    waiting = call.status == CallStatus.QUEUED and "callback_requested" not in call.actions
+    waiting = call.status == CallStatus.QUEUED and not _awaits_callback(call)
     call.status = (
         CallStatus.ABANDONED if waiting else FINAL_STATUSES.get(carrier_status, CallStatus.FAILED)
     )
@@ -185,9 +187,13 @@ def _outcome(call: Call) -> str:
         return "abandoned"
     if call.agent_id is not None:
         return "agent"
-    if "callback_requested" in call.actions or "callback_booked" in call.actions:
+    if _awaits_callback(call):
         return "callback"
     return "self_service" if call.actions else "no_action"
+
+
+def _awaits_callback(call: Call) -> bool:
+    return any(action in CALLBACK_ACTIONS for action in call.actions)
 
 
 def _end_contact(session: Session, call: Call) -> None:

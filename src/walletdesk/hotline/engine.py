@@ -79,6 +79,8 @@ class Engine:
 
     def incoming(self, session: Session, call: Call) -> list[twiml.Step]:
         """The greeting of a call `calls.start` opened at the flow's start."""
+        if call.ended_at is not None:  # a late copy of the first webhook, after the hang-up
+            return [twiml.Hangup()]
         if call.path:  # the carrier retried the first webhook: answer where the call is
             return self._ask_again(session, call)
         return self._run(session, call, self.flow.start)
